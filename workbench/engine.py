@@ -1,0 +1,577 @@
+"""The analysis engine: one forward pass per utterance feeds every analysis.
+
+``analyze(corpus_or_audio, model=...)`` runs a registry model once per utterance and keeps,
+in a memory store shared per registry and in the on-disk cache (keyed by model revision +
+audio hash + options): CTC log-probabilities, the greedy transcript with the frame span of
+every emitted character, and on request the hidden states of chosen layers and (for
+pretraining models) the quantizer's code indices.  Alignment, embeddings and codebook
+analysis read these results; they never run the model again.
+
+Batching sorts by length.  Checkpoints whose feature extractor says
+``return_attention_mask=False`` (group-norm models such as wav2vec2-base-960h) get
+zero-padded batches and no attention mask, each clip normalised before padding — the
+documented rule; the others get an attention mask.  Audio longer than
+``max_unchunked_s`` is run in overlapping chunks (like the transformers pipeline's
+``chunk_length_s``/``stride_length_s``) so memory stays bounded.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from . import settings
+from .cache import DiskCache, hash_array, make_key
+from .corpus import Corpus, Utterance
+from .ctc import CharSpan, greedy_path, greedy_spans, spans_to_text
+from .errors import CapabilityError, WorkbenchError
+from .registry import ModelRegistry, resolve
+
+ENGINE_VERSION = "1"
+
+
+@dataclass
+class UtteranceAnalysis:
+    """Everything one forward pass gave for one utterance."""
+
+    id: str
+    model: str
+    revision: str
+    num_samples: int
+    sample_rate: int
+    frame_stride: int
+    reference: str | None = None
+    speaker: str | None = None
+    log_probs: np.ndarray | None = field(default=None, repr=False)  # [T, V] float32
+    hidden_states: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # layer -> [T, H]
+    codes: np.ndarray | None = field(default=None, repr=False)  # [T, G] int
+    code_logits: np.ndarray | None = field(default=None, repr=False)  # [T, G, V] float32
+    vocab: list[str] = field(default_factory=list, repr=False)
+    blank_id: int = 0
+    word_delimiter: str = "|"
+    chunked: bool = False
+    error: str | None = None
+    audio_path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.frame_stride / self.sample_rate
+
+    @property
+    def num_frames(self) -> int:
+        for arr in (self.log_probs, self.codes, *self.hidden_states.values()):
+            if arr is not None:
+                return int(arr.shape[0])
+        return 0
+
+    @property
+    def greedy_ids(self) -> np.ndarray:
+        return greedy_path(self.log_probs) if self.log_probs is not None else np.zeros(0, dtype=int)
+
+    @property
+    def char_spans(self) -> list[CharSpan]:
+        if self.log_probs is None:
+            return []
+        return greedy_spans(self.greedy_ids, self.vocab, self.blank_id)
+
+    @property
+    def transcript(self) -> str:
+        if self.log_probs is None:
+            return ""
+        return spans_to_text(self.char_spans, self.word_delimiter)
+
+    def frame_time(self, frame: int | np.ndarray) -> float | np.ndarray:
+        """Seconds at the start of ``frame`` (the model's real stride)."""
+        return np.asarray(frame) * self.frame_seconds
+
+    def layer(self, index: int) -> np.ndarray:
+        if index not in self.hidden_states:
+            have = sorted(self.hidden_states)
+            raise CapabilityError(
+                f"{self.id}: hidden states of layer {index} were not kept (have {have}); "
+                f"run analyze(..., layers=[{index}]) or layers='all'")
+        return self.hidden_states[index]
+
+
+class AnalysisResult:
+    """The analyses of a corpus, in corpus order, plus the failures as error rows."""
+
+    def __init__(self, items: list[UtteranceAnalysis], *, model: str, corpus: Corpus | None = None) -> None:
+        self.items = items
+        self.model = model
+        self.corpus = corpus
+        self._by_id = {a.id: a for a in items}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[UtteranceAnalysis]:
+        return iter(self.items)
+
+    def __getitem__(self, key: int | str) -> UtteranceAnalysis:
+        return self._by_id[key] if isinstance(key, str) else self.items[key]
+
+    @property
+    def ok(self) -> list[UtteranceAnalysis]:
+        return [a for a in self.items if a.ok]
+
+    @property
+    def errors(self) -> list[UtteranceAnalysis]:
+        return [a for a in self.items if not a.ok]
+
+    def transcripts(self) -> dict[str, str]:
+        return {a.id: a.transcript for a in self.items if a.ok}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "id": a.id, "model": a.model, "duration": a.duration, "frames": a.num_frames,
+            "transcript": a.transcript if a.ok else None, "reference": a.reference, "speaker": a.speaker,
+            "chunked": a.chunked, "error": a.error,
+        } for a in self.items], columns=["id", "model", "duration", "frames", "transcript", "reference", "speaker",
+                                         "chunked", "error"])
+
+    def __repr__(self) -> str:
+        return f"AnalysisResult({self.model!r}, {len(self.ok)} ok, {len(self.errors)} errors)"
+
+
+class AnalysisStore:
+    """In-memory LRU of analyses (shared per registry) in front of the disk cache."""
+
+    def __init__(self, max_items: int = 4096) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[str, UtteranceAnalysis] = OrderedDict()
+        self._lock = threading.Lock()
+        self.forward_calls = 0  # model forward passes actually run (batches or chunks)
+        self.utterances_computed = 0
+
+    def get(self, key: str) -> UtteranceAnalysis | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: str, value: UtteranceAnalysis) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def store_for(registry: ModelRegistry) -> AnalysisStore:
+    """The analysis store shared by everything that uses ``registry``."""
+    return registry.resource(("analysis-store",), AnalysisStore)
+
+
+# --------------------------------------------------------------------------- inputs
+def as_corpus(source) -> Corpus:
+    """A corpus from a Corpus, a path (manifest, folder, or audio file), an array, or a list of those."""
+    import os
+
+    if isinstance(source, Corpus):
+        return source
+    if isinstance(source, Utterance):
+        return Corpus([source])
+    if isinstance(source, np.ndarray):
+        return Corpus.from_arrays([source])
+    if isinstance(source, (str, os.PathLike)):
+        from pathlib import Path
+
+        path = Path(source)
+        if path.is_file() and path.suffix.lower() not in (".jsonl", ".json", ".csv", ".tsv"):
+            return Corpus([Utterance(id=path.stem, audio=str(path))], name=path.stem)
+        return Corpus.load(path)
+    if isinstance(source, (list, tuple)):
+        utts = []
+        for i, item in enumerate(source):
+            if isinstance(item, Utterance):
+                utts.append(item)
+            elif isinstance(item, np.ndarray):
+                utts.append(Utterance(id=f"utt{i:04d}", array=item, sample_rate=16_000))
+            else:
+                from pathlib import Path
+
+                utts.append(Utterance(id=Path(str(item)).stem, audio=str(item)))
+        return Corpus(utts)
+    raise WorkbenchError(f"cannot analyze a {type(source).__name__}; give a Corpus, a path, an array or a list")
+
+
+# --------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class Options:
+    layers: tuple[int, ...] = ()
+    codes: bool = False
+    chunk_length_s: float = 30.0
+    stride_length_s: float = 5.0
+    max_unchunked_s: float = 60.0
+
+    def key_parts(self) -> dict:
+        # layers/codes are not part of the key: an entry holds what was computed, and a request
+        # for more recomputes once with the union (see _satisfies)
+        return {"chunk": self.chunk_length_s, "stride": self.stride_length_s, "max": self.max_unchunked_s}
+
+
+def _resolve_layers(layers, n_layers: int) -> tuple[int, ...]:
+    if layers is None or layers is False:
+        return ()
+    if layers == "all" or layers is True:
+        return tuple(range(n_layers + 1))
+    if isinstance(layers, int):
+        layers = [layers]
+    out = []
+    for layer in layers:
+        layer = int(layer)
+        if layer < 0:
+            layer += n_layers + 1
+        if not 0 <= layer <= n_layers:
+            raise ValueError(f"layer {layer} is out of range 0..{n_layers} (0 = feature projection)")
+        out.append(layer)
+    return tuple(sorted(set(out)))
+
+
+def _satisfies(entry: UtteranceAnalysis, opts: Options, kind: str) -> bool:
+    if any(layer not in entry.hidden_states for layer in opts.layers):
+        return False
+    if opts.codes and entry.codes is None:
+        return False
+    return kind != "ctc" or entry.log_probs is not None or entry.error is not None
+
+
+# --------------------------------------------------------------------------- forward
+def _forward_batch(bundle, values: list[np.ndarray], *, layers: tuple[int, ...], codes: bool) -> list[dict]:
+    """One model call on a padded batch; returns per-utterance arrays trimmed to their frames."""
+    if hasattr(bundle, "forward_batch"):  # alternative runners (ONNX export)
+        return bundle.forward_batch(values, layers=layers, codes=codes)
+    import torch
+
+    lengths = [len(v) for v in values]
+    width = max(lengths)
+    batch = np.zeros((len(values), width), dtype=np.float32)
+    mask = np.zeros((len(values), width), dtype=np.int64)
+    for i, v in enumerate(values):
+        batch[i, : len(v)] = v
+        mask[i, : len(v)] = 1
+    model = bundle.model
+    param = next(model.parameters(), None)
+    float_dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    inputs = torch.from_numpy(batch).to(bundle.device, dtype=float_dtype)
+    attn = torch.from_numpy(mask).to(bundle.device) if bundle.uses_attention_mask else None
+    want_hidden = bool(layers)
+    with torch.inference_mode():
+        base = model.wav2vec2
+        out = base(inputs, attention_mask=attn, output_hidden_states=want_hidden)
+        hidden_last = out[0]
+        log_probs = None
+        if bundle.kind == "ctc":
+            logits = model.lm_head(hidden_last)
+            log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+        code_logits = None
+        if codes:
+            quantizer = getattr(model, "quantizer", None)
+            if quantizer is None:
+                raise CapabilityError(
+                    f"{bundle.name} is a CTC-only checkpoint with no quantizer; load a pretraining model "
+                    f"for codes (e.g. 'wav2vec2-base' or the demo 'w2v2-tiny')")
+            feats = out[1]
+            b, t, _ = feats.shape
+            g, v = quantizer.num_groups, quantizer.num_vars
+            code_logits = quantizer.weight_proj(feats).float().view(b, t, g, v).cpu().numpy()
+        hidden = {}
+        if want_hidden:
+            for layer in layers:
+                hidden[layer] = out.hidden_states[layer].float().cpu().numpy()
+    results = []
+    for i, n in enumerate(lengths):
+        frames = bundle.num_frames(n)
+        item: dict = {}
+        if log_probs is not None:
+            item["log_probs"] = log_probs[i, :frames]
+        if code_logits is not None:
+            item["code_logits"] = code_logits[i, :frames]
+            item["codes"] = code_logits[i, :frames].argmax(-1)
+        for layer, arr in hidden.items():
+            item[f"h{layer}"] = arr[i, :frames]
+        results.append(item)
+    return results
+
+
+def _normalize(audio: np.ndarray, do_normalize: bool) -> np.ndarray:
+    """Per-utterance zero mean / unit variance, as Wav2Vec2FeatureExtractor does."""
+    if not do_normalize:
+        return audio.astype(np.float32)
+    return ((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)).astype(np.float32)
+
+
+def chunk_plan(num_samples: int, *, chunk: int, stride_left: int, stride_right: int, align: int) -> list[tuple]:
+    """(start, end, keep_from, keep_to) sample windows covering the audio with overlaps.
+
+    Window boundaries and kept regions are multiples of the frame stride ``align`` so frames of
+    neighbouring chunks tile the timeline exactly.
+    """
+    step = chunk - stride_left - stride_right
+    if step <= 0:
+        raise ValueError("chunk_length_s must exceed twice stride_length_s")
+    step -= step % align
+    plan = []
+    start = 0
+    while True:
+        end = min(start + chunk, num_samples)
+        keep_from = 0 if start == 0 else start + stride_left
+        keep_to = num_samples if end >= num_samples else end - stride_right
+        plan.append((start, end, keep_from, keep_to))
+        if end >= num_samples:
+            break
+        start += step
+    return plan
+
+
+def _forward_chunked(bundle, audio: np.ndarray, opts: Options, store: AnalysisStore,
+                     layers: tuple[int, ...], codes: bool) -> dict:
+    """Chunked inference with overlapping strides; stitched arrays cover every frame once."""
+    sr = bundle.sample_rate
+    align = bundle.frame_stride
+    chunk = int(opts.chunk_length_s * sr) // align * align
+    stride = int(opts.stride_length_s * sr) // align * align
+    total_frames = bundle.num_frames(len(audio))
+    pieces: dict[str, list[np.ndarray]] = {}
+    for start, end, keep_from, keep_to in chunk_plan(len(audio), chunk=chunk, stride_left=stride,
+                                                     stride_right=stride, align=align):
+        seg = _normalize(audio[start:end], bundle.do_normalize)
+        (out,) = _forward_batch(bundle, [seg], layers=layers, codes=codes)
+        store.forward_calls += 1
+        f0 = (keep_from - start) // align
+        f1 = (keep_to - start) // align if keep_to < len(audio) else None
+        for k, arr in out.items():
+            pieces.setdefault(k, []).append(arr[f0:f1])
+    stitched = {k: np.concatenate(v, axis=0)[:total_frames] for k, v in pieces.items()}
+    return stitched
+
+
+# --------------------------------------------------------------------------- public API
+def _key(bundle, audio_hash: str, opts: Options) -> str:
+    return make_key(engine=ENGINE_VERSION, model=bundle.name, revision=bundle.revision, dtype=bundle.dtype,
+                    device=str(bundle.device).split(":")[0], audio=audio_hash, **opts.key_parts())
+
+
+def _to_arrays(entry: UtteranceAnalysis) -> dict[str, np.ndarray]:
+    arrays = {"num_samples": np.array(entry.num_samples)}
+    if entry.log_probs is not None:
+        arrays["log_probs"] = entry.log_probs
+    if entry.codes is not None:
+        arrays["codes"] = entry.codes
+        arrays["code_logits"] = entry.code_logits
+    for layer, h in entry.hidden_states.items():
+        arrays[f"h{layer}"] = h
+    arrays["chunked"] = np.array(entry.chunked)
+    return arrays
+
+
+def _from_arrays(arrays: dict, base: UtteranceAnalysis) -> UtteranceAnalysis:
+    base.log_probs = arrays.get("log_probs")
+    base.codes = arrays.get("codes")
+    base.code_logits = arrays.get("code_logits")
+    base.hidden_states = {int(k[1:]): v for k, v in arrays.items() if k.startswith("h") and k[1:].isdigit()}
+    base.chunked = bool(arrays.get("chunked", False))
+    return base
+
+
+def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | None = None,
+            layers=None, codes: bool = False, device: str = "auto", dtype: str = "float32",
+            batch_size: int = 8, max_batch_seconds: float = 160.0, chunk_length_s: float = 30.0,
+            stride_length_s: float = 5.0, max_unchunked_s: float = 60.0, cache: bool = True,
+            progress: bool | None = None) -> AnalysisResult:
+    """Run ``model`` once per utterance of ``source`` and return every per-utterance analysis.
+
+    ``layers``: hidden-state layers to keep (ints, ``"all"``, or None); ``codes``: quantizer
+    code indices (pretraining models).  Results come from the memory store or the disk cache
+    when the same model revision, audio and options were seen before.  A failing utterance
+    becomes an error row; the others are still analysed.
+    """
+    from tqdm.auto import tqdm
+
+    reg = resolve(registry)
+    corpus = as_corpus(source)
+    bundle = reg.get(model, device=device, dtype=dtype)
+    if codes and getattr(bundle.model, "quantizer", None) is None and not hasattr(bundle, "forward_batch"):
+        raise CapabilityError(
+            f"{bundle.name} is a CTC-only checkpoint with no quantizer; for codes load a pretraining model "
+            f"such as 'wav2vec2-base' (hub) or the demo 'w2v2-tiny'")
+    opts = Options(layers=_resolve_layers(layers, bundle.num_layers), codes=codes, chunk_length_s=chunk_length_s,
+                   stride_length_s=stride_length_s, max_unchunked_s=max_unchunked_s)
+    store = store_for(reg)
+    disk = DiskCache("analysis", enabled=cache)
+    show = settings.progress_enabled() if progress is None else progress
+
+    items: list[UtteranceAnalysis | None] = [None] * len(corpus)
+    todo: list[tuple[int, UtteranceAnalysis, np.ndarray, str]] = []
+    for i, utt in enumerate(corpus):
+        base = UtteranceAnalysis(id=utt.id, model=bundle.name, revision=bundle.revision, num_samples=0,
+                                 sample_rate=bundle.sample_rate, frame_stride=bundle.frame_stride,
+                                 reference=utt.text, speaker=utt.speaker, vocab=bundle.vocab,
+                                 blank_id=bundle.blank_id, word_delimiter=bundle.word_delimiter,
+                                 audio_path=utt.audio)
+        try:
+            audio = utt.load(bundle.sample_rate)
+        except WorkbenchError as exc:
+            base.error = f"{exc.__class__.__name__}: {exc}"
+            items[i] = base
+            continue
+        base.num_samples = len(audio)
+        if bundle.num_frames(len(audio)) < 1:
+            base.error = (f"AudioError: {utt.id}: {len(audio)} samples is shorter than one frame "
+                          f"({bundle.receptive_field} samples); nothing to analyse")
+            items[i] = base
+            continue
+        key = _key(bundle, hash_array(audio), opts)
+        hit = store.get(key) if cache else None
+        if hit is not None and _satisfies(hit, opts, bundle.kind):
+            items[i] = _relabel(hit, utt)
+            continue
+        arrays = disk.get(key)
+        if arrays is not None:
+            entry = _from_arrays(arrays, base)
+            if _satisfies(entry, opts, bundle.kind):
+                store.put(key, entry)
+                items[i] = entry
+                continue
+            # more was asked than the cached entry holds: recompute with the union once
+            opts_union = set(opts.layers) | set(entry.hidden_states)
+            base.hidden_states = {}
+            todo.append((i, base, audio, key, tuple(sorted(opts_union)), opts.codes or entry.codes is not None))
+            continue
+        todo.append((i, base, audio, key, opts.layers, opts.codes))
+
+    long_sr = opts.max_unchunked_s * bundle.sample_rate
+    short = [t for t in todo if len(t[2]) <= long_sr]
+    long = [t for t in todo if len(t[2]) > long_sr]
+    bar = tqdm(total=len(todo), desc=f"analyze {bundle.name}", disable=not show or not todo, unit="utt")
+
+    def finish(entry_tuple, arrays: dict, chunked: bool) -> None:
+        i, base, audio, key, _, _ = entry_tuple
+        entry = _from_arrays(arrays, base)
+        entry.chunked = chunked
+        store.put(key, entry)
+        store.utterances_computed += 1
+        disk.put(key, _to_arrays(entry))
+        items[i] = entry
+        bar.update(1)
+
+    # sorted, length-bounded batches of equal option sets
+    short.sort(key=lambda t: len(t[2]))
+    batch: list = []
+    batch_samples = 0
+    max_samples = max_batch_seconds * bundle.sample_rate
+
+    def run(batch_items: list) -> None:
+        layers_u = tuple(sorted(set().union(*[set(t[4]) for t in batch_items])))
+        codes_u = any(t[5] for t in batch_items)
+        try:
+            outs = _forward_batch(bundle, [_normalize(t[2], bundle.do_normalize) for t in batch_items],
+                                  layers=layers_u, codes=codes_u)
+            store.forward_calls += 1
+        except CapabilityError:
+            raise
+        except Exception as exc:  # e.g. out of memory on one odd batch: fall back to one by one
+            if len(batch_items) > 1:
+                for t in batch_items:
+                    run([t])
+                return
+            t = batch_items[0]
+            t[1].error = f"{exc.__class__.__name__}: {exc}"
+            items[t[0]] = t[1]
+            bar.update(1)
+            return
+        for t, arrays in zip(batch_items, outs):
+            finish(t, arrays, chunked=False)
+
+    for t in short:
+        longest = len(t[2])  # sorted ascending: this item is the widest so far
+        if batch and (len(batch) >= batch_size or longest * (len(batch) + 1) > max_samples):
+            run(batch)
+            batch, batch_samples = [], 0
+        batch.append(t)
+        batch_samples += len(t[2])
+    if batch:
+        run(batch)
+    for t in long:
+        try:
+            arrays = _forward_chunked(bundle, t[2], opts, store, t[4], t[5])
+        except CapabilityError:
+            raise
+        except Exception as exc:
+            t[1].error = f"{exc.__class__.__name__}: {exc}"
+            items[t[0]] = t[1]
+            bar.update(1)
+            continue
+        finish(t, arrays, chunked=True)
+    bar.close()
+    return AnalysisResult([it for it in items if it is not None], model=bundle.name, corpus=corpus)
+
+
+def _relabel(entry: UtteranceAnalysis, utt: Utterance) -> UtteranceAnalysis:
+    """A cached analysis under this utterance's id/reference (same audio, another corpus)."""
+    if entry.id == utt.id and entry.reference == utt.text and entry.speaker == utt.speaker:
+        return entry
+    from dataclasses import replace
+
+    return replace(entry, id=utt.id, reference=utt.text, speaker=utt.speaker, audio_path=utt.audio)
+
+
+def transcribe(source, model: str = "w2v2-tiny-ctc", **kw) -> dict[str, str]:
+    """Greedy transcripts by utterance id."""
+    return analyze(source, model, **kw).transcripts()
+
+
+@dataclass
+class Partial:
+    """A streaming update: the transcript so far and the seconds of audio it covers."""
+
+    text: str
+    seconds: float
+    final: bool
+
+
+def stream_transcribe(audio, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | None = None,
+                      sample_rate: int | None = None, chunk_length_s: float = 10.0, stride_length_s: float = 2.0,
+                      device: str = "auto", dtype: str = "float32") -> Iterator[Partial]:
+    """Yield partial transcripts chunk by chunk (each stable up to the chunk's right stride)."""
+    from .audio import load_audio
+
+    reg = resolve(registry)
+    bundle = reg.get(model, device=device, dtype=dtype)
+    if bundle.kind != "ctc":
+        raise CapabilityError(f"{bundle.name} has no CTC head; stream with a CTC model such as 'w2v2-tiny-ctc'")
+    wav = load_audio(audio, sample_rate=bundle.sample_rate, source_rate=sample_rate)
+    sr, align = bundle.sample_rate, bundle.frame_stride
+    chunk = int(chunk_length_s * sr) // align * align
+    stride = int(stride_length_s * sr) // align * align
+    store = store_for(reg)
+    kept: list[np.ndarray] = []
+    plan = chunk_plan(len(wav), chunk=chunk, stride_left=stride, stride_right=stride, align=align)
+    for n, (start, end, keep_from, keep_to) in enumerate(plan):
+        (out,) = _forward_batch(bundle, [_normalize(wav[start:end], bundle.do_normalize)], layers=(), codes=False)
+        store.forward_calls += 1
+        f0 = (keep_from - start) // align
+        f1 = (keep_to - start) // align if keep_to < len(wav) else None
+        kept.append(out["log_probs"][f0:f1])
+        lp = np.concatenate(kept)
+        text = spans_to_text(greedy_spans(greedy_path(lp), bundle.vocab, bundle.blank_id), bundle.word_delimiter)
+        yield Partial(text=text, seconds=min(keep_to, len(wav)) / sr, final=n == len(plan) - 1)

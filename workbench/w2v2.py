@@ -1,0 +1,230 @@
+"""Loading wav2vec2 checkpoints (CTC or pretraining) into one bundle through transformers.
+
+Hub ids, local folders and the package's own checkpoints all go through
+``from_pretrained`` — the same code path — with ``local_files_only`` when offline, no
+``trust_remote_code``, and safetensors preferred.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from . import assets, settings
+from .errors import ModelNotAvailableError
+from .specs import ModelSpec
+
+DTYPES = ("float32", "float16", "bfloat16", "int8")
+
+
+@dataclass
+class Wav2Vec2Bundle:
+    """A loaded wav2vec2 model with its feature extractor and (for CTC) tokenizer."""
+
+    spec: ModelSpec
+    model: object
+    feature_extractor: object
+    tokenizer: object | None
+    device: str
+    dtype: str
+    revision: str
+    source_path: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def sample_rate(self) -> int:
+        return int(getattr(self.feature_extractor, "sampling_rate", 16000))
+
+    @cached_property
+    def frame_stride(self) -> int:
+        """Input samples per output frame (320 for the base architecture)."""
+        stride = 1
+        for s in self.config.conv_stride:
+            stride *= int(s)
+        return stride
+
+    @cached_property
+    def receptive_field(self) -> int:
+        """Samples one output frame sees through the conv feature encoder (400 for base)."""
+        rf = 1
+        for k, s in zip(reversed(self.config.conv_kernel), reversed(self.config.conv_stride)):
+            rf = (rf - 1) * int(s) + int(k)
+        return rf
+
+    @cached_property
+    def vocab(self) -> list[str]:
+        """Token strings by id (CTC models only)."""
+        if self.tokenizer is None:
+            return []
+        table = self.tokenizer.get_vocab()
+        out = [""] * len(table)
+        for tok, idx in table.items():
+            if idx < len(out):
+                out[idx] = tok
+        return out
+
+    @property
+    def blank_id(self) -> int:
+        return int(self.config.pad_token_id or 0)
+
+    @property
+    def word_delimiter(self) -> str:
+        return getattr(self.tokenizer, "word_delimiter_token", "|") or "|"
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.config.num_hidden_layers)
+
+    @property
+    def do_normalize(self) -> bool:
+        return bool(getattr(self.feature_extractor, "do_normalize", True))
+
+    @property
+    def uses_attention_mask(self) -> bool:
+        return bool(getattr(self.feature_extractor, "return_attention_mask", False))
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames for an input of ``num_samples`` (the conv arithmetic, exactly)."""
+        n = int(num_samples)
+        for k, s in zip(self.config.conv_kernel, self.config.conv_stride):
+            n = (n - int(k)) // int(s) + 1
+        return max(n, 0)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelNotAvailableError(f"device={device!r} asked for but CUDA is not available; use device='cpu'")
+    return device
+
+
+def _revision_of(path: Path, spec: ModelSpec) -> str:
+    """Hub snapshot commit when loaded from the HF cache, else a hash of the weights file."""
+    match = re.search(r"snapshots/([0-9a-f]{40})", str(path))
+    if match:
+        return match.group(1)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        weights = path / name
+        if weights.exists():
+            return "sha256:" + assets.sha256_file(weights)[:16]
+    return spec.revision or "unknown"
+
+
+def _unavailable(spec: ModelSpec, exc: Exception | None) -> ModelNotAvailableError:
+    where = spec.location if spec.source == "hub" else str(spec.local_dir)
+    how = (
+        f"run `workbench fetch {spec.name}` on a machine with internet (it fills the Hugging Face cache), "
+        "or save the model with save_pretrained() and `registry.register(NAME, '/path/to/folder')`"
+        if spec.source == "hub"
+        else "check the folder holds config.json, model.safetensors and preprocessor_config.json "
+        "(the package's own demo checkpoints are built by `workbench train`)"
+    )
+    offline = " (HF_HUB_OFFLINE is set)" if settings.hf_offline() else ""
+    reason = f" [{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}]" if exc else ""
+    return ModelNotAvailableError(f"{spec.name}: not available at {where}{offline}; {how}.{reason}")
+
+
+def locate(spec: ModelSpec) -> str:
+    """Where ``from_pretrained`` should look: a hub id or a folder (checked, no network)."""
+    if spec.source == "hub":
+        return spec.location
+    folder = spec.local_dir
+    if folder is None or not (folder / "config.json").exists():
+        raise _unavailable(spec, None)
+    return str(folder)
+
+
+def available_offline(spec: ModelSpec) -> bool:
+    if spec.source == "hub":
+        return assets.hf_cached_file(spec.location, "config.json", spec.revision) is not None
+    if spec.source == "random-init":
+        return assets.find_asset(spec.location) is not None
+    folder = spec.local_dir
+    return folder is not None and (folder / "config.json").exists()
+
+
+def _random_init(spec: ModelSpec, seed: int = 0):
+    """The real architecture from the asset config with seeded random weights."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
+
+    cfg_path = assets.find_asset(spec.location)
+    if cfg_path is None:
+        raise ModelNotAvailableError(
+            f"{spec.name}: {spec.location} not found on the asset path ({assets.asset_path_report()}); "
+            "point WORKBENCH_ASSET_PATH at the shared assets folder."
+        )
+    cfg = json.loads(cfg_path.read_text())
+    cfg.pop("architectures", None)
+    torch.manual_seed(seed)
+    model = Wav2Vec2ForCTC(Wav2Vec2Config(**cfg))
+    fe_path = cfg_path.with_name(cfg_path.name.replace("config.json", "preprocessor_config.json"))
+    vocab_path = cfg_path.with_name(cfg_path.name.replace("config.json", "vocab.json"))
+    fe = Wav2Vec2FeatureExtractor(**{k: v for k, v in json.loads(fe_path.read_text()).items()
+                                      if k != "feature_extractor_type"})
+    tok = Wav2Vec2CTCTokenizer(str(vocab_path), word_delimiter_token="|")
+    return model, fe, tok, str(cfg_path)
+
+
+def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wav2Vec2Bundle:
+    """Load a wav2vec2 spec into a :class:`Wav2Vec2Bundle` on ``device`` in ``dtype``."""
+    import torch
+    from transformers import (Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2ForPreTraining)
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} must be one of {DTYPES}")
+    device = resolve_device(device)
+    if dtype == "int8" and device != "cpu":
+        raise ValueError("dtype='int8' (dynamic quantization) runs on the CPU only; use device='cpu'")
+    if dtype == "float16" and device == "cpu":
+        raise ValueError("dtype='float16' needs CUDA; on the CPU use 'bfloat16' or 'int8'")
+
+    if spec.source == "random-init":
+        model, fe, tok, where = _random_init(spec)
+        revision = "random-init-seed0"
+    else:
+        where = locate(spec)
+        kwargs = {"local_files_only": settings.hf_offline() or spec.source != "hub"}
+        if spec.revision:
+            kwargs["revision"] = spec.revision
+        cls = Wav2Vec2ForCTC if spec.kind == "ctc" else Wav2Vec2ForPreTraining
+        try:
+            model = cls.from_pretrained(where, **kwargs)
+            fe = Wav2Vec2FeatureExtractor.from_pretrained(where, **kwargs)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise _unavailable(spec, exc) from exc
+        tok = None
+        if spec.kind == "ctc":
+            try:
+                tok = Wav2Vec2CTCTokenizer.from_pretrained(where, **kwargs)
+            except (OSError, ValueError) as exc:
+                raise _unavailable(spec, exc) from exc
+        snapshot = Path(where) if spec.source != "hub" else Path(
+            str(assets.hf_cached_file(spec.location, "config.json", spec.revision) or where)).parent
+        revision = _revision_of(snapshot, spec)
+
+    model.eval()
+    if dtype == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    elif dtype in ("float16", "bfloat16"):
+        model = model.to(getattr(torch, dtype))
+    model = model.to(device)
+    return Wav2Vec2Bundle(spec=spec, model=model, feature_extractor=fe, tokenizer=tok, device=device,
+                          dtype=dtype, revision=revision, source_path=str(where))
