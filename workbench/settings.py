@@ -17,7 +17,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def asset_path() -> list[Path]:
-    """Folders of the asset search path, in order, that exist."""
+    """Folders of the asset search path, in order (missing ones are skipped by the lookups)."""
     raw = os.environ.get("WORKBENCH_ASSET_PATH", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 

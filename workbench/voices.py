@@ -1,8 +1,11 @@
 """Kokoro voice packs: loading by name, blends, and the facts each pack carries.
 
-A pack is a float32 array [510, 256]: row i is the style vector used for an input of
-i + 1 phoneme tokens.  The first 128 dimensions drive the decoder (timbre), the last 128
-the prosody predictor.
+A pack is a float32 array [510, 256] (stored as [510, 1, 256]): row i is the style vector
+used for an input of i + 1 phoneme characters, so a voice is really 510 slightly different
+style vectors, one per utterance length.  In Kokoro's ``KModel.forward`` the vector is cut
+in two halves: ``ref_s[:, :128]`` conditions the decoder (the iSTFTNet vocoder: *timbre*)
+and ``ref_s[:, 128:]`` the prosody predictor (durations, pitch F0 and energy: *prosody*).
+A blend is a weighted sum of packs, row by row, as Kokoro's pipeline averages voices.
 """
 from __future__ import annotations
 
@@ -35,6 +38,16 @@ class Voice:
     @property
     def british(self) -> bool:
         return self.language == "en-gb"
+
+    @property
+    def timbre(self) -> np.ndarray:
+        """The decoder half of every row, [rows, 128]."""
+        return self.pack[:, TIMBRE]
+
+    @property
+    def prosody(self) -> np.ndarray:
+        """The prosody-predictor half of every row, [rows, 128]."""
+        return self.pack[:, PROSODY]
 
     def style(self, num_tokens: int) -> np.ndarray:
         """The style row Kokoro's reference uses for ``num_tokens`` phoneme tokens (row n - 1)."""
@@ -112,11 +125,17 @@ def load_voice_file(path: Path, name: str) -> Voice:
 def parse_blend(spec: str | dict[str, float]) -> tuple[dict[str, float], str | None]:
     """Parse ``"af_bella:0.7,af_sky:0.3"`` or a dict into normalised weights.
 
-    Returns the weights (summing to 1) and a note when they had to be normalised.
+    Returns the weights (summing to 1) and a note when given weights had to be normalised.
+    Names without weights (``"af_bella,af_sky"``) are averaged, as Kokoro's pipeline does.
     """
+    explicit = True
     if isinstance(spec, dict):
-        weights = {str(k).strip(): float(v) for k, v in spec.items()}
+        try:
+            weights = {str(k).strip(): float(v) for k, v in spec.items()}
+        except (TypeError, ValueError) as exc:
+            raise VoiceError(f"blend weights must be numbers, got {spec}") from exc
     else:
+        explicit = ":" in str(spec)
         weights = {}
         for part in str(spec).split(","):
             part = part.strip()
@@ -129,19 +148,25 @@ def parse_blend(spec: str | dict[str, float]) -> tuple[dict[str, float], str | N
                 raise VoiceError(f"blend weight {w!r} for {name!r} is not a number; write 'name:0.5,other:0.5'") from exc
     if not weights:
         raise VoiceError("empty voice blend; give a name like 'af_bella' or 'af_bella:0.7,af_sky:0.3'")
-    if any(w < 0 for w in weights.values()):
-        raise VoiceError(f"blend weights must be non-negative, got {weights}")
+    if "" in weights:
+        raise VoiceError(f"a blend entry has no voice name ({spec!r}); write 'af_bella:0.7,af_sky:0.3'")
+    if any(not np.isfinite(w) or w < 0 for w in weights.values()):
+        raise VoiceError(f"blend weights must be finite and non-negative, got {weights}")
     total = sum(weights.values())
     if total <= 0:
         raise VoiceError(f"blend weights sum to {total}; give at least one positive weight")
     note = None
-    if abs(total - 1.0) > 1e-6:
-        note = f"blend weights summed to {total:g}; normalised to 1"
+    if explicit and abs(total - 1.0) > 1e-6:
+        shown = ", ".join(f"{k}:{v / total:.3g}" for k, v in weights.items())
+        note = f"blend weights summed to {total:g}, not 1; normalised to {shown}"
     return {k: v / total for k, v in weights.items()}, note
 
 
 def blend(voices: dict[str, Voice], weights: dict[str, float]) -> Voice:
     """Weighted sum of packs (as Kokoro's pipeline mixes voices); language of the heaviest."""
+    rows = {voices[n].pack.shape for n in weights}
+    if len(rows) > 1:
+        raise VoiceError(f"cannot blend packs of different shapes {sorted(rows)}")
     pack = sum(weights[n] * voices[n].pack for n in weights)
     lead = max(weights, key=weights.get)
     name = ",".join(f"{n}:{weights[n]:.3g}" for n in weights)

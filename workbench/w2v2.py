@@ -2,7 +2,9 @@
 
 Hub ids, local folders and the package's own checkpoints all go through
 ``from_pretrained`` — the same code path — with ``local_files_only`` when offline, no
-``trust_remote_code``, and safetensors preferred.
+``trust_remote_code``, and safetensors preferred.  A hub model is looked for first as a
+save_pretrained() folder on the asset search path (``models/<name>/``, ``<name>/`` or
+``<org>/<repo>/``), then in the Hugging Face cache, then (online only) on the hub.
 """
 from __future__ import annotations
 
@@ -126,33 +128,65 @@ def _revision_of(path: Path, spec: ModelSpec) -> str:
     return spec.revision or "unknown"
 
 
+def _hub_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def asset_candidates(spec: ModelSpec) -> tuple[str, ...]:
+    """Relative folders on the asset path that may hold a hub model in save_pretrained() form."""
+    return (f"models/{spec.name}", spec.name, spec.location)
+
+
+def asset_folder(spec: ModelSpec) -> Path | None:
+    """A Hugging Face-format folder of a hub model on the asset search path, if one is there."""
+    if spec.source != "hub":
+        return None
+    found = assets.find_asset(*(f"{c}/config.json" for c in asset_candidates(spec)))
+    return found.parent if found is not None else None
+
+
 def _unavailable(spec: ModelSpec, exc: Exception | None) -> ModelNotAvailableError:
-    where = spec.location if spec.source == "hub" else str(spec.local_dir)
-    how = (
-        f"run `workbench fetch {spec.name}` on a machine with internet (it fills the Hugging Face cache), "
-        "or save the model with save_pretrained() and `registry.register(NAME, '/path/to/folder')`"
-        if spec.source == "hub"
-        else "check the folder holds config.json, model.safetensors and preprocessor_config.json "
-        "(the package's own demo checkpoints are built by `workbench train`)"
-    )
-    offline = " (HF_HUB_OFFLINE is set)" if settings.hf_offline() else ""
     reason = f" [{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}]" if exc else ""
-    return ModelNotAvailableError(f"{spec.name}: not available at {where}{offline}; {how}.{reason}")
+    if spec.source != "hub":
+        return ModelNotAvailableError(
+            f"{spec.name}: not available at {spec.local_dir}; check the folder holds config.json, "
+            "model.safetensors and preprocessor_config.json (the package's own demo checkpoints are built "
+            f"by `workbench train`).{reason}"
+        )
+    offline = "HF_HUB_OFFLINE is set, so the hub was not asked" if settings.hf_offline() else "the hub download failed"
+    folders = ", ".join(f"<folder>/{c}/" for c in asset_candidates(spec))
+    return ModelNotAvailableError(
+        f"{spec.name}: hub model {spec.location} is not on this machine ({offline}). Looked in the Hugging Face "
+        f"cache at {_hub_cache_dir()} and on the asset path ({assets.asset_path_report()}: {folders}). "
+        f"To get it: run `workbench fetch {spec.name}` on a machine with internet (it fills the Hugging Face "
+        "cache; copy that cache here or set HF_HOME to it), or put a save_pretrained() copy in a folder on "
+        f"WORKBENCH_ASSET_PATH as models/{spec.name}/, or `registry.register(NAME, '/path/to/folder')`.{reason}"
+    )
 
 
 def locate(spec: ModelSpec) -> str:
-    """Where ``from_pretrained`` should look: a hub id or a folder (checked, no network)."""
+    """Where ``from_pretrained`` should look: an asset-path folder, a hub id or a local folder (no network)."""
     if spec.source == "hub":
-        return spec.location
+        folder = asset_folder(spec)
+        return str(folder) if folder is not None else spec.location
     folder = spec.local_dir
     if folder is None or not (folder / "config.json").exists():
         raise _unavailable(spec, None)
     return str(folder)
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
 def available_offline(spec: ModelSpec) -> bool:
+    """Config and weights present locally (asset path, HF cache or folder); no network call."""
     if spec.source == "hub":
-        return assets.hf_cached_file(spec.location, "config.json", spec.revision) is not None
+        if asset_folder(spec) is not None:
+            return True
+        return assets.hf_cached_file(spec.location, "config.json", spec.revision) is not None and any(
+            assets.hf_cached_file(spec.location, w, spec.revision) is not None for w in WEIGHT_FILES)
     if spec.source == "random-init":
         return assets.find_asset(spec.location) is not None
     folder = spec.local_dir
@@ -201,7 +235,8 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
         revision = "random-init-seed0"
     else:
         where = locate(spec)
-        kwargs = {"local_files_only": settings.hf_offline() or spec.source != "hub"}
+        from_hub = spec.source == "hub" and where == spec.location
+        kwargs = {"local_files_only": settings.hf_offline() or not from_hub}
         if spec.revision:
             kwargs["revision"] = spec.revision
         cls = Wav2Vec2ForCTC if spec.kind == "ctc" else Wav2Vec2ForPreTraining
@@ -216,7 +251,7 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
                 tok = Wav2Vec2CTCTokenizer.from_pretrained(where, **kwargs)
             except (OSError, ValueError) as exc:
                 raise _unavailable(spec, exc) from exc
-        snapshot = Path(where) if spec.source != "hub" else Path(
+        snapshot = Path(where) if not from_hub else Path(
             str(assets.hf_cached_file(spec.location, "config.json", spec.revision) or where)).parent
         revision = _revision_of(snapshot, spec)
 

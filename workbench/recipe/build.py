@@ -17,7 +17,7 @@ FEATURE_EXTRACTOR = {"do_normalize": True, "feature_size": 1, "padding_side": "r
 
 #: A small member of the wav2vec2-base family: same conv encoder strides (320x), fewer/narrower layers.
 TINY = dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=4, intermediate_size=768,
-            conv_dim=(128,) * 7, feat_extract_norm="group", do_stable_layer_norm=False,
+            conv_dim=(96,) * 7, feat_extract_norm="group", do_stable_layer_norm=False,
             num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=8, vocab_size=32,
             num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=128, proj_codevector_dim=128,
             pad_token_id=0, bos_token_id=1, eos_token_id=2, ctc_loss_reduction="mean", ctc_zero_infinity=True,

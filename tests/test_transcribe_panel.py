@@ -1,0 +1,90 @@
+"""TranscribePanel without a browser: Run, click a row, click an error word, session links."""
+from __future__ import annotations
+
+import datetime
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("ipywidgets")
+
+from workbench.panels.transcribe import TranscribePanel  # noqa: E402
+from workbench.session import Session  # noqa: E402
+
+
+@pytest.fixture
+def panel(registry, eval_corpus):
+    session = Session(registry=registry)
+    p = TranscribePanel(eval_corpus.subset(4), models=("rand-ctc",), registry=registry, session=session, n_boot=100)
+    p.run_button.click()
+    return p
+
+
+def test_run_fills_result_progress_and_table(panel):
+    ev = panel.result
+    assert ev is not None and ev.models == ["rand-ctc"]
+    assert panel.progress.value == panel.progress.max == 4
+    assert len(panel.table.options) == 4
+    # worst first: the table order follows the per-utterance WER, descending
+    wers = [ev.score.row(uid)["wer"] for _, uid in panel.table.options]
+    assert wers == sorted(wers, reverse=True)
+    assert "rand-ctc" in panel.summary.value and "<table" in panel.summary.value
+    assert panel.session.results["transcribe"] is ev
+    assert panel.diff.value == "" and panel.table.value is None  # nothing selected yet
+
+
+def test_clicking_a_row_shows_diff_numbers_audio_and_tells_the_session(panel):
+    uid = panel.table.options[-1][1]
+    panel.table.value = uid  # what a click in the list does
+    row = panel.result.score.row(uid)
+    assert uid in panel.diff.value and 'class="wb-diff"' in panel.diff.value
+    assert f"{row['wer']:.1%}" in panel.numbers.value
+    assert str(row["ref_words"]) in panel.numbers.value
+    assert panel.audio.value[:4] == b"RIFF"
+    back, sr = sf.read(io.BytesIO(panel.audio.value))
+    assert sr == 16000 and abs(len(back) / sr - panel.corpus[uid].duration) < 0.05
+    assert panel.session.selected_utterance == uid
+
+    first = panel.diff.value
+    other = panel.table.options[0][1]
+    panel.session.select(other)  # another panel selects an utterance
+    assert panel.table.value == other and panel.diff.value != first and other in panel.diff.value
+
+
+def test_error_word_buttons_set_the_selected_word(panel):
+    uid = panel.table.options[0][1]
+    panel.select(uid)
+    ops = [op for op in panel.result.score.word_alignment(uid) if op.is_error]
+    assert len(panel.error_words.children) == len(ops) > 0
+    panel.error_words.children[0].click()
+    word = panel.session.selected_word
+    assert word["utterance"] == uid and word["op"] == ops[0].op
+    assert (word["ref_index"], word["hyp_index"]) == (ops[0].ref_index, ops[0].hyp_index)
+    assert word["word"] == (ops[0].ref if ops[0].ref is not None else ops[0].hyp)
+    assert panel.selected_word == word
+
+
+def test_sorting_changes_the_order(panel):
+    panel.sort.value = "utterance id"
+    ids = [uid for _, uid in panel.table.options]
+    assert ids == sorted(ids)
+
+
+def test_upload_adds_an_utterance_and_bad_input_shows_in_status(registry):
+    p = TranscribePanel(None, models=(), registry=registry)
+    p.run_button.click()
+    assert "no utterances" in p.status.value and p.result is None
+    buf = io.BytesIO()
+    sf.write(buf, 0.1 * np.random.default_rng(0).standard_normal(8000).astype(np.float32), 16000, format="WAV")
+    p.upload.value = ({"name": "mine.wav", "type": "audio/wav", "size": len(buf.getvalue()),
+                       "content": memoryview(buf.getvalue()),
+                       "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+    assert [u.id for u in p.corpus] == ["mine"]
+    p.run_button.click()
+    assert "choose at least one model" in p.status.value
+    p.model_select.value = ("rand-ctc",)
+    p.run_button.click()
+    row = p.result.score.row("mine")
+    assert row["error"].startswith("no reference") and row["hypothesis"] is not None

@@ -1,0 +1,107 @@
+"""``workbench align --model NAME --data MANIFEST --out DIR``: forced alignment of every utterance
+to its reference text, written as Praat TextGrids, one sclite CTM and JSON.
+
+Output folder::
+
+    DIR/textgrid/<id>.TextGrid   words + chars tiers
+    DIR/json/<id>.json           words, characters, confidences, provenance
+    DIR/alignments.ctm           every utterance's words (sclite CTM)
+    DIR/words.csv                every aligned word (start, end, confidence, low_confidence)
+    DIR/errors.csv               one row per utterance that could not be aligned (id, stage, error)
+
+A bad utterance (unreadable audio, no reference, text that does not fit) becomes a row in
+``errors.csv``; every other utterance is still written.  Exit status 0 when at least one
+utterance was aligned (or the corpus is empty), 1 when none was.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+
+FORMAT_CHOICES = ("textgrid", "ctm", "json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("align", help="forced-align a corpus to its reference texts (TextGrid, CTM, JSON)")
+    p.add_argument("--model", required=True, help="CTC model: registry name or local checkpoint folder")
+    p.add_argument("--data", required=True, help="manifest (.jsonl/.csv), LibriSpeech folder or audio folder")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--format", nargs="+", choices=FORMAT_CHOICES, default=list(FORMAT_CHOICES),
+                   help="which files to write (default: all three)")
+    p.add_argument("--star", action="store_true", help="add wildcard states that absorb untranscribed speech")
+    p.add_argument("--star-penalty", type=float, default=1.0, help="nats per frame a star pays (default 1)")
+    p.add_argument("--drop-unknown", action="store_true",
+                   help="align without characters the model cannot emit (listed in the JSON) instead of failing")
+    p.add_argument("--beam", type=float, default=None, help="prune the trellis to this many nats (long audio)")
+    p.add_argument("--threshold", type=float, default=0.5, help="word confidence below which a word is flagged")
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="float32")
+    p.set_defaults(func=run)
+
+
+def safe_name(uid: str) -> str:
+    """A file name for an utterance id (path separators and odd characters replaced)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", uid).strip("._") or "utterance"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..align_export import write_ctm, write_json, write_textgrid
+    from ..alignment import forced_align
+    from ..corpus import Corpus
+    from ..engine import analyze
+    from ..errors import WorkbenchError
+    from ..registry import default_registry
+    from ._model_args import resolve_model
+
+    reg = default_registry()
+    model = resolve_model(reg, args.model)
+    corpus = Corpus.load(args.data)
+    if args.limit:
+        corpus = Corpus(corpus.utterances[: args.limit], name=corpus.name, source=corpus.source,
+                        problems=corpus.problems)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    errors: list[dict] = [{"id": p.row, "stage": "load", "error": p.reason} for p in corpus.problems]
+    analyses = analyze(corpus, model, registry=reg, device=args.device, dtype=args.dtype)
+    done = []
+    word_rows = []
+    for a in analyses:
+        if not a.ok:
+            errors.append({"id": a.id, "stage": "analyze", "error": a.error})
+            continue
+        try:
+            al = forced_align(a, star=args.star, star_penalty=args.star_penalty, drop_unknown=args.drop_unknown,
+                              beam=args.beam, confidence_threshold=args.threshold)
+            name = safe_name(a.id)
+            if "textgrid" in args.format:
+                (out / "textgrid").mkdir(exist_ok=True)
+                write_textgrid(al, out / "textgrid" / f"{name}.TextGrid")
+            if "json" in args.format:
+                (out / "json").mkdir(exist_ok=True)
+                write_json(al, out / "json" / f"{name}.json")
+        except WorkbenchError as exc:
+            errors.append({"id": a.id, "stage": "align", "error": f"{exc.__class__.__name__}: {exc}"})
+            continue
+        done.append(al)
+        word_rows.append(al.to_frame("word"))
+    if "ctm" in args.format:
+        write_ctm(done, out / "alignments.ctm")
+    if word_rows:
+        import pandas as pd
+
+        pd.concat(word_rows, ignore_index=True).to_csv(out / "words.csv", index=False)
+    with open(out / "errors.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["id", "stage", "error"])
+        writer.writeheader()
+        writer.writerows(errors)
+    low = sum(len(al.low_confidence_words) for al in done)
+    words = sum(len(al.words) for al in done)
+    print(f"aligned {len(done)} of {len(corpus) + len(corpus.problems)} utterances with {model} "
+          f"({words} words, {low} below confidence {args.threshold:g}); {len(errors)} errors")
+    for e in errors:
+        print(f"  {e['id']} ({e['stage']}): {e['error']}")
+    print(f"wrote {out}/ ({', '.join(args.format)}, words.csv, errors.csv)")
+    return 0 if done or not (len(corpus) + len(corpus.problems)) else 1

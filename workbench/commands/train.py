@@ -1,0 +1,40 @@
+"""``workbench train``: the project's own two-stage wav2vec2 recipe (data, pretrain, CTC)."""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="build the demo checkpoints (Kokoro speech -> pretraining -> CTC)")
+    p.add_argument("--stage", choices=["data", "pretrain", "ctc", "all"], default="all")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/recipe"), help="checkpoints and logs (resumable)")
+    p.add_argument("--data-dir", type=Path, default=None, help="training speech (default: RUN_DIR/data)")
+    p.add_argument("--n-train", type=int, default=1600, help="training sentences to synthesize")
+    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.add_argument("--ctc-steps", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop a stage after this long (resume later)")
+    p.add_argument("--export", action="store_true", help="copy the finished models into the package")
+    p.add_argument("--smoke", action="store_true", help="a few steps on a few utterances in a temp folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..recipe.data import make_data
+    from ..recipe.run import default_export_dir, run_recipe
+
+    run_dir = Path(tempfile.mkdtemp(prefix="wb-smoke-")) if args.smoke else args.run_dir
+    data_dir = args.data_dir or run_dir / "data"
+    if args.stage in ("data", "all"):
+        make_data(data_dir, n_train=4 if args.smoke else args.n_train, n_eval=2 if args.smoke else 60,
+                  eval_dir=None if args.smoke else Path("datasets/kokoro-eval"), progress=not args.smoke)
+    if args.stage == "data":
+        return 0
+    stages = ("pretrain", "ctc", "export") if args.stage == "all" else (args.stage, "export")
+    out = run_recipe(run_dir, data_dir=data_dir, stages=stages, smoke=args.smoke, pretrain_steps=args.pretrain_steps,
+                     ctc_steps=args.ctc_steps, max_minutes=args.max_minutes,
+                     export_to=default_export_dir() if args.export and not args.smoke else None)
+    print(json.dumps(out, indent=1))
+    return 0

@@ -1,0 +1,1 @@
+"""Figures for the workbench analyses (matplotlib; every function takes ax= and returns the figure)."""

@@ -1,0 +1,321 @@
+"""Figures of CTC alignments: emissions with the path, the trellis, waveform/spectrogram with
+segments, per-frame blank probability, per-word confidences and confidence reliability.
+
+Every function takes keyword options and ``ax=`` and returns the figure (never shows it).
+Without ``ax`` a new ``matplotlib.figure.Figure`` is made (not a pyplot figure, so nothing
+leaks or shows twice in notebooks).  ``time_range=(t0, t1)`` (seconds) zooms any time axis.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+OP_COLOURS = {"substitute": "#ef6c00", "delete": "#c62828", "insert": "#6a1b9a", "equal": "#2e7d32"}
+WORD_COLOUR = "#1565c0"
+LOW_COLOUR = "#c62828"
+
+
+def _axes(ax, figsize=(9.0, 3.0)):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _analysis_of(obj):
+    """(analysis, alignment) from an UtteranceAnalysis or an Alignment."""
+    from ..alignment import Alignment
+
+    if isinstance(obj, Alignment):
+        return obj.analysis, obj
+    return obj, None
+
+
+def _zoom(ax, time_range, duration: float | None = None) -> None:
+    if time_range is not None:
+        ax.set_xlim(float(time_range[0]), float(time_range[1]))
+    elif duration is not None:
+        ax.set_xlim(0.0, duration)
+
+
+def _mark_words(ax, alignment, *, ymax: float = 1.0, label: bool = True, errors=None, fontsize: float = 8,
+                time_range=None) -> None:
+    """Shade word spans (coloured by WER error op when ``errors`` is given) and label them."""
+    from matplotlib.transforms import blended_transform_factory
+
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    ops = {}
+    if errors is not None and len(errors):
+        for _, row in errors.iterrows():
+            if row.get("ref_index") is not None and not _isnan(row.get("ref_index")):
+                ops[int(row["ref_index"])] = row["op"]
+    lo, hi = (time_range if time_range is not None else (-np.inf, np.inf))
+    for i, w in enumerate(alignment.words):
+        colour = OP_COLOURS.get(ops.get(w.index, ""), LOW_COLOUR if w.low_confidence else WORD_COLOUR)
+        ax.axvspan(w.start, w.end, ymin=0, ymax=ymax, color=colour, alpha=0.12 if i % 2 else 0.2, lw=0)
+        if label and w.end > lo and w.start < hi:
+            ax.text((w.start + w.end) / 2, 0.98, w.word, transform=trans, ha="center", va="top",
+                    fontsize=fontsize, color=colour, clip_on=True)
+    for s in alignment.stars:
+        ax.axvspan(s.start, s.end, color="#757575", alpha=0.25, lw=0, hatch="//")
+    if errors is not None and len(errors):
+        for _, row in errors[errors["op"] == "insert"].iterrows():
+            if not _isnan(row.get("start")):
+                ax.axvspan(row["start"], row["end"], color=OP_COLOURS["insert"], alpha=0.25, lw=0)
+                ax.text((row["start"] + row["end"]) / 2, 0.02, f"+{row['hyp']}", transform=trans, ha="center",
+                        va="bottom", fontsize=fontsize, color=OP_COLOURS["insert"], clip_on=True)
+
+
+def _isnan(v) -> bool:
+    try:
+        return v is None or bool(np.isnan(v))
+    except TypeError:
+        return False
+
+
+# --------------------------------------------------------------------------- emissions + path
+def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = True, time_range=None,
+                   show_special: bool = False, cmap: str = "magma"):
+    """Heatmap of the emissions (vocabulary x time) with the alignment's path overlaid.
+
+    ``probabilities``: posteriors (0..1) instead of log-probs.  Special tokens (``<s>``...) are
+    hidden unless ``show_special``; blank is the bottom row.
+    """
+    from ..ctc import SPECIAL
+
+    analysis, own = _analysis_of(analysis)
+    alignment = alignment if alignment is not None else own
+    lp = np.asarray(analysis.log_probs)
+    vocab = list(analysis.vocab)
+    blank = analysis.blank_id
+    rows = [blank] + [i for i, tok in enumerate(vocab) if i != blank and (show_special or tok not in SPECIAL)]
+    names = ["·" if i == blank else vocab[i] for i in rows]
+    mat = lp[:, rows].T
+    if probabilities:
+        mat = np.exp(mat)
+    fs = analysis.frame_seconds
+    T = lp.shape[0]
+    fig, ax = _axes(ax, (10.0, 4.2))
+    im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
+                   extent=(0, T * fs, -0.5, len(rows) - 0.5), vmin=0 if probabilities else None,
+                   vmax=1 if probabilities else None)
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("token")
+    fig.colorbar(im, ax=ax, label="posterior" if probabilities else "log-prob", pad=0.01)
+    if alignment is not None:
+        row_of = {tok: r for r, tok in enumerate(rows)}
+        ids = np.asarray(alignment.frame_ids)
+        y = np.array([row_of.get(int(i), np.nan) for i in ids], dtype=float)
+        x = (np.arange(T) + 0.5) * fs
+        ax.plot(x, y, color="#00e5ff", lw=0.9, marker=".", ms=2.5, label=f"{alignment.mode} path")
+        star = ids >= lp.shape[1]
+        if star.any():
+            ax.plot(x[star], np.full(star.sum(), len(rows) - 0.5), "s", color="#bdbdbd", ms=3, label="star")
+        ax.legend(loc="upper right", fontsize=7, frameon=True)
+    ax.set_title(f"{analysis.id}: emissions ({analysis.model})", fontsize=10)
+    _zoom(ax, time_range, T * fs)
+    return fig
+
+
+def plot_trellis(alignment, *, ax=None, time_range=None, cmap: str = "viridis", max_labels: int = 400):
+    """Log-prob of every label of the aligned text (rows, in order) x frames, with the path.
+
+    The path sits on label ``j`` on the frames it emits it and between labels (``j - 0.5``) on
+    blank frames: the staircase of a CTC alignment.
+    """
+    analysis = alignment.analysis
+    if analysis is None:
+        raise ValueError("the alignment has no analysis attached; the trellis needs its emissions")
+    lp = np.asarray(analysis.log_probs)
+    labels = [t for t in alignment.tokens]
+    ids = np.array([t.token_id for t in labels], dtype=int)
+    T = lp.shape[0]
+    fs = alignment.frame_seconds
+    if ids.size == 0:
+        fig, ax = _axes(ax)
+        ax.text(0.5, 0.5, "empty transcript", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    cols = np.where(ids < lp.shape[1], ids, 0)
+    mat = lp[:, cols].T
+    mat = np.where((ids >= lp.shape[1])[:, None], np.nan, mat)
+    fig, ax = _axes(ax, (10.0, max(3.0, min(8.0, 0.12 * len(labels)))))
+    im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
+                   extent=(0, T * fs, -0.5, len(labels) - 0.5), vmin=max(float(np.nanmin(mat)), -20.0), vmax=0)
+    fig.colorbar(im, ax=ax, label="log-prob", pad=0.01)
+    # y of the path: token position on its frames, half-way between on blank frames
+    pos = np.full(T, np.nan)
+    for k, t in enumerate(labels):
+        pos[t.start_frame:t.end_frame] = k
+    known = ~np.isnan(pos)
+    last = np.maximum.accumulate(np.where(known, np.arange(T), -1))  # last emitting frame so far
+    before = np.where(last >= 0, pos[np.maximum(last, 0)], -1.0)
+    filled = np.where(known, pos, before + 0.5)
+    ax.step((np.arange(T) + 0.5) * fs, filled, where="mid", color="#ff1744", lw=1.0, label=f"{alignment.mode} path")
+    if len(labels) <= max_labels:
+        ax.set_yticks(range(len(labels)), [t.char for t in labels], fontsize=6 if len(labels) > 60 else 8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("label of the aligned text")
+    ax.set_title(f"{alignment.utterance}: trellis ({alignment.mode}, log-prob {alignment.score:.1f})", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7)
+    _zoom(ax, time_range, T * fs)
+    return fig
+
+
+# --------------------------------------------------------------------------- audio with segments
+def _audio_for(alignment, audio):
+    if audio is not None:
+        return np.asarray(audio, dtype=np.float32)
+    a = alignment.analysis
+    if a is None or not a.audio_path:
+        raise ValueError("no audio given and the analysis has no audio path; pass audio=...")
+    from ..audio import load_audio
+
+    return load_audio(a.audio_path, sample_rate=a.sample_rate)
+
+
+def plot_waveform(alignment, *, audio=None, ax=None, level: str = "word", time_range=None, errors=None):
+    """The waveform with word (``level="word"``) or character (``"char"``) segments shaded.
+
+    ``errors``: a :func:`workbench.align_errors.localize_errors` table; reference words are
+    then coloured by their WER operation and insertions drawn where the model put them.
+    """
+    wav = _audio_for(alignment, audio)
+    sr = alignment.sample_rate
+    fig, ax = _axes(ax, (10.0, 2.6))
+    duration = wav.size / sr
+    t = np.arange(wav.size) / sr
+    if time_range is not None:
+        keep = (t >= time_range[0]) & (t <= time_range[1])
+        t, wav = t[keep], wav[keep]
+    step = max(1, t.size // 20000)
+    ax.plot(t[::step], wav[::step], color="#424242", lw=0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude")
+    _segments(ax, alignment, level=level, errors=errors, time_range=time_range)
+    ax.set_title(f"{alignment.utterance}: {alignment.mode} {level} segments", fontsize=10)
+    _zoom(ax, time_range, duration)
+    return fig
+
+
+def plot_spectrogram(alignment, *, audio=None, ax=None, level: str = "word", time_range=None, errors=None,
+                     n_fft: int = 512, hop_length: int = 160, n_mels: int = 80):
+    """A log-mel spectrogram (librosa) with word or character boundaries."""
+    import librosa
+    import librosa.display
+
+    wav = _audio_for(alignment, audio)
+    sr = alignment.sample_rate
+    mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    db = librosa.power_to_db(mel, ref=np.max)
+    fig, ax = _axes(ax, (10.0, 3.2))
+    librosa.display.specshow(db, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax, cmap="magma")
+    for seg in (alignment.words if level == "word" else [t for t in alignment.tokens if t.char != "|"]):
+        ax.axvline(seg.start, color="white", lw=0.6, alpha=0.8)
+        ax.axvline(seg.end, color="white", lw=0.6, alpha=0.4, ls=":")
+    _segments(ax, alignment, level=level, errors=errors, time_range=time_range, shade=False)
+    ax.set_title(f"{alignment.utterance}: log-mel spectrogram, {alignment.mode} {level} boundaries", fontsize=10)
+    _zoom(ax, time_range, wav.size / sr)
+    return fig
+
+
+def _segments(ax, alignment, *, level: str, errors=None, time_range=None, shade: bool = True) -> None:
+    from matplotlib.transforms import blended_transform_factory
+
+    if level == "word":
+        if shade:
+            _mark_words(ax, alignment, errors=errors, time_range=time_range)
+        else:
+            trans = blended_transform_factory(ax.transData, ax.transAxes)
+            for w in alignment.words:
+                ax.text((w.start + w.end) / 2, 0.98, w.word, transform=trans, ha="center", va="top", fontsize=8,
+                        color="white", clip_on=True)
+        return
+    if level != "char":
+        raise ValueError(f"level={level!r}; use 'word' or 'char'")
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for k, tok in enumerate(t for t in alignment.tokens if t.char != "|"):
+        if shade:
+            ax.axvspan(tok.start, tok.end, color=WORD_COLOUR if k % 2 else "#00897b", alpha=0.18, lw=0)
+        ax.text((tok.start + tok.end) / 2, 0.98, tok.char, transform=trans, ha="center", va="top", fontsize=7,
+                color="white" if not shade else "black", clip_on=True)
+
+
+# --------------------------------------------------------------------------- per-frame / per-word
+def plot_blank_probability(obj, *, alignment=None, ax=None, time_range=None):
+    """Per-frame blank posterior (and the best non-blank's), with the word spans shaded."""
+    analysis, own = _analysis_of(obj)
+    alignment = alignment if alignment is not None else own
+    lp = np.asarray(analysis.log_probs)
+    fs = analysis.frame_seconds
+    x = (np.arange(lp.shape[0]) + 0.5) * fs
+    blank = np.exp(lp[:, analysis.blank_id])
+    other = np.exp(np.delete(lp, analysis.blank_id, axis=1).max(axis=1))
+    fig, ax = _axes(ax, (10.0, 2.6))
+    ax.plot(x, blank, color="#37474f", lw=1.0, label="blank")
+    ax.plot(x, other, color="#ef6c00", lw=0.8, alpha=0.8, label="best non-blank")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("posterior")
+    if alignment is not None:
+        _mark_words(ax, alignment, ymax=1.0, time_range=time_range)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title(f"{analysis.id}: blank probability per frame ({np.mean(blank > 0.5):.0%} of frames blank)",
+                 fontsize=10)
+    _zoom(ax, time_range, lp.shape[0] * fs)
+    return fig
+
+
+def plot_word_confidence(alignment, *, ax=None, threshold: float | None = None, show_min: bool = True):
+    """Bars of each word's confidence (mean char posterior), low ones red, with the threshold line."""
+    threshold = alignment.confidence_threshold if threshold is None else threshold
+    words = alignment.words
+    fig, ax = _axes(ax, (max(4.0, 0.35 * len(words) + 1.5), 3.0))
+    x = np.arange(len(words))
+    conf = np.array([w.confidence for w in words])
+    colours = [LOW_COLOUR if c < threshold else WORD_COLOUR for c in conf]
+    ax.bar(x, conf, color=colours)
+    if show_min and words:
+        ax.plot(x, [w.min_confidence for w in words], "_", color="black", ms=10, label="weakest letter")
+        ax.legend(loc="upper right", fontsize=7)
+    ax.axhline(threshold, color="#616161", ls="--", lw=1)
+    ax.set_xticks(x, [w.word for w in words], rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("confidence")
+    ax.set_title(f"{alignment.utterance}: word confidence ({alignment.mode}); "
+                 f"{sum(c < threshold for c in conf)} below {threshold:g}", fontsize=10)
+    return fig
+
+
+def plot_reliability(table, *, ax=None):
+    """Reliability diagram of :func:`workbench.align_errors.calibration`: accuracy per confidence bin."""
+    fig, ax = _axes(ax, (4.2, 4.0))
+    t = table[table["words"] > 0]
+    ax.plot([0, 1], [0, 1], ls="--", color="#9e9e9e", lw=1, label="perfect calibration")
+    ax.plot(t["mean_confidence"], t["accuracy"], "o-", color=WORD_COLOUR, label="words")
+    for _, row in t.iterrows():
+        ax.annotate(str(int(row["words"])), (row["mean_confidence"], row["accuracy"]), fontsize=6,
+                    xytext=(3, -8), textcoords="offset points", color="#616161")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("word confidence (bin mean)")
+    ax.set_ylabel("fraction of words correct")
+    ece = table.attrs.get("ece")
+    ax.set_title("confidence reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""), fontsize=10)
+    ax.legend(loc="upper left", fontsize=7)
+    return fig
+
+
+def plot_alignment_overview(alignment, *, audio=None, time_range=None, errors=None, level: str = "word"):
+    """Waveform with segments, emissions with the path and the blank probability in one figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 7.5), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[1.0, 1.8, 0.8])
+    plot_waveform(alignment, audio=audio, ax=ax1, level=level, time_range=time_range, errors=errors)
+    plot_emissions(alignment.analysis, alignment=alignment, ax=ax2, time_range=time_range)
+    plot_blank_probability(alignment.analysis, alignment=alignment, ax=ax3, time_range=time_range)
+    ax1.set_xlabel("")
+    ax2.set_xlabel("")
+    return fig
