@@ -28,6 +28,10 @@ _EXPORTS: dict[str, str] = {
     # analysis
     "analyze": "engine", "transcribe": "engine", "stream_transcribe": "engine",
     "AnalysisResult": "engine", "UtteranceAnalysis": "engine",
+    # scoring and evaluation
+    "score_corpus": "scoring", "CorpusScore": "scoring", "compare_systems": "compare", "Comparison": "compare",
+    "evaluate": "evaluation", "Evaluation": "evaluation", "Normalizer": "normalize",
+    "default_normalizer": "normalize", "raw_normalizer": "normalize",
     # speech synthesis
     "synthesize": "synthesis", "synthesize_phonemes": "synthesis", "SynthesisResult": "synthesis",
     "phonemize": "g2p", "Voice": "voices",

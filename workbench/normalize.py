@@ -81,6 +81,7 @@ class Normalizer:
     alphabet: str | None = MODEL_ALPHABET
     replacements: dict[str, str] = field(default_factory=dict)
     name: str = "custom"
+    _outside_cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.case not in ("upper", "lower", "keep"):
@@ -136,8 +137,7 @@ class Normalizer:
         dropped: list[str] = []
         for name, fn in self.steps():
             if name == "alphabet":
-                allowed = set(self.alphabet or "") | set((self.alphabet or "").lower())
-                dropped = sorted({c for c in text if c not in allowed and not c.isspace()})
+                dropped = sorted(set(self._outside().findall(text)))
             text = fn(text)
         return text, dropped
 
@@ -160,6 +160,8 @@ class Normalizer:
         return text
 
     def _unicode(self, text: str) -> str:
+        if text.isascii():  # NFKD/NFC leave ASCII unchanged
+            return text.replace("`", "'") if self.unify_quotes else text
         if self.unify_quotes:
             text = text.translate(_QUOTES)
         if not self.strip_accents:
@@ -183,9 +185,16 @@ class Normalizer:
             return _STRAY_APOSTROPHE.sub("", text)
         return text.replace("'", "")
 
+    def _outside(self) -> re.Pattern:
+        """A regex matching one character outside the alphabet (either case) that is not a space."""
+        key = self.alphabet or ""
+        if self._outside_cache is None or self._outside_cache[0] != key:
+            chars = "".join(sorted(set(key) | set(key.lower()) | set(key.upper())))
+            self._outside_cache = (key, re.compile(f"[^{re.escape(chars)}\\s]"))
+        return self._outside_cache[1]
+
     def _alphabet(self, text: str) -> str:
-        allowed = set(self.alphabet or "") | set((self.alphabet or "").lower())
-        return "".join(c for c in text if c in allowed or c.isspace())
+        return self._outside().sub("", text)
 
 
 def default_normalizer() -> Normalizer:

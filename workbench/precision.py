@@ -64,7 +64,8 @@ def compare_models(corpus, modes: dict[str, tuple[str, str]], *, registry: Model
     for label, (name, dtype) in modes.items():
         row = {"mode": label, "model": name, "dtype": dtype, "device": device}
         try:
-            reg.get(name, device=device, dtype=dtype)  # load outside the timing
+            bundle = reg.get(name, device=device, dtype=dtype)  # load outside the timing
+            row["dtype"] = bundle.dtype  # an ONNX export reports its own (float32 or int8)
             t0 = time.perf_counter()
             result = analyze(corpus, name, registry=reg, device=device, dtype=dtype, cache=False,
                              batch_size=batch_size, progress=progress)

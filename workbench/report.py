@@ -25,7 +25,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#222;line-height:1.45}
 h1{margin-bottom:.1em} .subtitle{color:#666;margin-top:0}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:90%} th,td{border:1px solid #ddd;padding:3px 8px}
-th{background:#f4f4f4} td{text-align:right} td:first-child{text-align:left}
+th{background:#f4f4f4} td{max-width:32em;overflow-wrap:break-word} .wb-table{overflow-x:auto}
 figure{margin:1em 0} figcaption{color:#555;font-size:90%} code{background:#f4f4f4;padding:0 3px}
 .provenance{font-size:85%;color:#444;border-top:1px solid #ccc;margin-top:2em} .provenance table{font-size:100%}
 """
@@ -85,13 +85,17 @@ class Report:
     def table(self, df, *, caption: str | None = None, max_rows: int = 200, index: bool = False,
               float_format: str = "{:.4f}") -> "Report":
         """A pandas DataFrame (escaped by pandas), cut to ``max_rows`` with a note saying so."""
+        if len(df) == 0:
+            cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+            self.blocks.append(f'<figure>{cap}<p style="color:#777">(none)</p></figure>')
+            return self
         shown = df.head(max_rows) if max_rows and len(df) > max_rows else df
         body = shown.to_html(index=index, escape=True, border=0, na_rep="",
                              float_format=(lambda v: float_format.format(v)) if float_format else None)
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         more = (f"<figcaption>showing {max_rows} of {len(df)} rows</figcaption>"
                 if shown is not df else "")
-        self.blocks.append(f"<figure>{cap}{body}{more}</figure>")
+        self.blocks.append(f'<figure>{cap}<div class="wb-table">{body}</div>{more}</figure>')
         return self
 
     def figure(self, fig, *, caption: str | None = None, format: str = "png", dpi: int = 110,

@@ -6,6 +6,12 @@ import html
 from .report import Report
 
 
+CORPUS_COLUMNS = ["system", "scored", "failed", "ref_words", "substitutions", "deletions", "insertions", "wer",
+                  "wer_lo", "wer_hi", "mean_wer", "cer", "raw_wer", "sentence_error_rate"]
+TEST_COLUMNS = ["a", "b", "utterances", "wer_a", "wer_b", "delta", "delta_lo", "delta_hi", "p_b_better", "mcnemar_p",
+                "sign_p", "wilcoxon_p"]
+
+
 def _pct(v) -> str:
     return "n/a" if v != v else f"{v:.2%}"  # NaN-safe
 
@@ -22,14 +28,16 @@ def evaluation_report(ev, *, title: str | None = None, worst: int = 10, audio: i
     rep.text(f"Text normalisation: `{first.normalizer}`. WER is pooled (all errors / all reference words) "
              "with a bootstrap 95% interval over utterances; the mean of per-utterance WER is shown next to it. "
              "`raw_wer` scores the texts as written (whitespace only) to show how much is spelling convention.")
-    rep.heading("Corpus figures").table(ev.to_frame().drop(columns=["normalizer"]))
+    rep.heading("Corpus figures").table(ev.to_frame()[CORPUS_COLUMNS],
+                                        caption="wer_lo/wer_hi: bootstrap 95% interval of the pooled WER")
     if corpus.problems:
         rep.text(f"{len(corpus.problems)} manifest row(s) could not be loaded and are not in the tables:")
         rep.table(corpus.problems_frame())
     if ev.comparison is not None:
         c = ev.comparison
         rep.heading("Comparison").text(c.summary().replace("\n", "\n\n"))
-        rep.table(c.tests, caption="paired tests against the baseline (first model)")
+        rep.table(c.tests[TEST_COLUMNS], caption="paired tests against the baseline (first model): "
+                  "bootstrap P(b better), McNemar on utterance correctness, sign test on error counts")
         rep.figure(plot_system_scatter(c), caption="per-utterance WER, baseline vs the second model")
     for name, score in ev.scores.items():
         rep.heading(f"Model {name}")

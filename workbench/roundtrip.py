@@ -102,13 +102,13 @@ def transcribe_back(syntheses: Mapping[str, SynthesisResult], *, model: str = "w
     if not syntheses:
         raise TextError("nothing to transcribe back: no synthesized utterances were given")
     norm = resolve_normalizer(normalizer)
-    utts = [Utterance(id=uid, array=r.resampled(ASR_RATE), sample_rate=ASR_RATE, text=r.text, speaker=r.voice,
+    utts = [Utterance(id=uid, array=r.resampled(ASR_RATE), sample_rate=ASR_RATE, text=r.plain_text, speaker=r.voice,
                       duration=r.duration) for uid, r in syntheses.items()]
     corpus = Corpus(utts, name="roundtrip")
     analysis = analyze(corpus, model, registry=reg)
     hyps = {a.id: a.transcript for a in analysis if a.ok}
     errors = {a.id: a.error for a in analysis if not a.ok}
-    score = score_corpus({uid: r.text for uid, r in syntheses.items()}, hyps, normalizer=norm,
+    score = score_corpus({uid: r.plain_text for uid, r in syntheses.items()}, hyps, normalizer=norm,
                          speakers={uid: r.voice for uid, r in syntheses.items()}, errors=errors, name=model,
                          n_boot=n_boot, seed=seed)
     flagged = _flagged_words(syntheses, score, norm)
@@ -207,7 +207,7 @@ def _timing(syntheses: Mapping[str, SynthesisResult], analysis, norm):
         if not item.ok:
             continue
         try:
-            alignment = forced_align(item, r.text)
+            alignment = forced_align(item, r.plain_text)
         except WorkbenchError as exc:
             failures.append(f"{uid}: {exc}")
             continue

@@ -31,7 +31,7 @@ from typing import Mapping
 import numpy as np
 
 from .normalize import Normalizer, raw_normalizer, resolve_normalizer
-from .significance import bootstrap_ratio_ci
+from .significance import bootstrap_ratio_ci, bootstrap_ratio_cis
 from .worddiff import WordOp, expand_chunks, html_diff, text_diff
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -86,7 +86,6 @@ class CorpusScore:
     wer_ci: tuple[float, float]
     cer_ci: tuple[float, float]
     raw_wer: float
-    raw_cer: float
     n_boot: int
     seed: int
     notes: list[str] = field(default_factory=list)
@@ -118,7 +117,7 @@ class CorpusScore:
             "system": self.name, "utterances": len(self.per_utterance), "scored": len(s),
             "failed": len(self.failed), **tot, "wer": self.wer, "wer_lo": self.wer_ci[0], "wer_hi": self.wer_ci[1],
             "mean_wer": self.mean_wer, "cer": self.cer, "cer_lo": self.cer_ci[0], "cer_hi": self.cer_ci[1],
-            "raw_wer": self.raw_wer, "raw_cer": self.raw_cer, "sentence_error_rate": ser,
+            "raw_wer": self.raw_wer, "sentence_error_rate": ser,
             "normalizer": self.normalizer,
         }])
 
@@ -334,7 +333,7 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
     ``normalizer``: a :class:`~workbench.normalize.Normalizer`, ``"default"`` (model alphabet),
     ``"raw"`` (whitespace only) or any ``str -> str`` callable.  ``errors``: per-id failure
     messages (e.g. from the analysis engine); those rows are kept but not scored.  The raw
-    (whitespace-only) WER/CER are computed alongside.  ``n_boot``/``seed``: the bootstrap.
+    (whitespace-only) WER is computed alongside.  ``n_boot``/``seed``: the bootstrap.
     """
     import jiwer
     import pandas as pd
@@ -380,7 +379,6 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
         words = jiwer.process_words(refs_n, hyps_n)
         chars = jiwer.process_characters(refs_n, hyps_n)
         raw_words = jiwer.process_words(refs_r, hyps_r)
-        raw_chars = jiwer.process_characters(refs_r, hyps_r)
         for k, i in enumerate(scored):
             row = rows[i]
             h, s, d, ins = _counts(words.alignments[k])
@@ -391,7 +389,6 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
                        insertions=ins, errors=s + d + ins, wer=_rate(s + d + ins, n_ref), ref_chars=n_chr,
                        char_errors=cs + cd + ci, cer=_rate(cs + cd + ci, n_chr), raw_ref_words=n_raw,
                        raw_errors=rs + rd + ri, raw_wer=_rate(rs + rd + ri, n_raw), correct=(s + d + ins) == 0)
-            row["_raw_chars"] = (len(raw_chars.references[k]), sum(_counts(raw_chars.alignments[k])[1:]))
             notes = []
             if n_ref == 0:
                 notes.append(f"empty reference: WER undefined (NaN), left out of the mean; its {ins} inserted "
@@ -404,7 +401,6 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
             aligned[row["id"]] = _Aligned(words.references[k], words.hypotheses[k], words.alignments[k],
                                           chars.references[k], chars.hypotheses[k], chars.alignments[k])
 
-    raw_chars_tot = [r.pop("_raw_chars", (0, 0)) for r in rows]
     for r in rows:
         r.pop("_dropped", None)
     df = pd.DataFrame(rows, columns=list(UTTERANCE_COLUMNS))
@@ -418,7 +414,6 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
     err = ok["errors"].to_numpy(dtype=float)
     ref = ok["ref_words"].to_numpy(dtype=float)
     cerr, cref = ok["char_errors"].to_numpy(dtype=float), ok["ref_chars"].to_numpy(dtype=float)
-    rchars = np.array(raw_chars_tot, dtype=float).reshape(-1, 2)
     notes = []
     n_empty = int((ok["ref_words"] == 0).sum())
     if n_empty:
@@ -431,14 +426,13 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
         notes.append("characters outside the normaliser's alphabet were dropped: " + " ".join(sorted(dropped_all)))
     if not len(ok):
         notes.append("nothing was scored: every row is an error row")
+    wer_ci, cer_ci = bootstrap_ratio_cis([(err, ref), (cerr, cref)], n_boot=n_boot, seed=seed)
     return CorpusScore(
         name=name, per_utterance=df, normalizer=getattr(norm, "describe", lambda: repr(norm))(),
         wer=_rate(err.sum(), ref.sum()), cer=_rate(cerr.sum(), cref.sum()),
         mean_wer=float(np.nanmean(ok["wer"])) if ok["wer"].notna().any() else float("nan"),
-        wer_ci=bootstrap_ratio_ci(err, ref, n_boot=n_boot, seed=seed),
-        cer_ci=bootstrap_ratio_ci(cerr, cref, n_boot=n_boot, seed=seed),
+        wer_ci=wer_ci, cer_ci=cer_ci,
         raw_wer=_rate(ok["raw_errors"].sum(), ok["raw_ref_words"].sum()),
-        raw_cer=_rate(rchars[:, 1].sum(), rchars[:, 0].sum()),
         n_boot=n_boot, seed=seed, notes=notes, provenance=dict(provenance or {}), _aligned=aligned)
 
 

@@ -3,7 +3,7 @@
 Error rates are ratios of sums (errors / reference words), so the bootstrap resamples
 utterances and recomputes the pooled ratio; the paired version resamples the same
 utterances for every system (Bisani & Ney 2004).  Resampling is vectorised: each block of
-resamples is a multinomial count matrix multiplied with the per-utterance sums.
+resamples is a count matrix (how often each utterance was drawn) times the per-utterance sums.
 """
 from __future__ import annotations
 
@@ -11,25 +11,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_BLOCK_ELEMENTS = 2_000_000  # resample-count matrix elements per block (bounded memory)
+_BLOCK_ELEMENTS = 2_000_000  # drawn indices per block of resamples (bounded memory)
 
 
 def resampled_sums(values: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
-    """Sums of ``values`` [n, k] over ``n_boot`` bootstrap resamples of the n rows -> [n_boot, k]."""
+    """Sums of ``values`` [n, k] over ``n_boot`` bootstrap resamples of the n rows -> [n_boot, k].
+
+    Each block of resamples draws an index matrix [rows, n], counts how often each row was
+    drawn (one ``bincount``) and multiplies the counts with ``values`` (one matrix product), so
+    the whole bootstrap is a few numpy calls whatever n_boot is (memory bounded by the block).
+    """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    n = values.shape[0]
+    n, k = values.shape
     if n == 0 or n_boot <= 0:
-        return np.full((max(n_boot, 0), values.shape[1]), np.nan)
+        return np.full((max(n_boot, 0), k), np.nan)
     rng = np.random.default_rng(seed)
-    uniform = np.full(n, 1.0 / n)
     block = max(1, _BLOCK_ELEMENTS // n)
-    out = np.empty((n_boot, values.shape[1]))
+    out = np.empty((n_boot, k))
     for start in range(0, n_boot, block):
-        stop = min(start + block, n_boot)
-        counts = rng.multinomial(n, uniform, size=stop - start).astype(np.float64)
-        out[start:stop] = counts @ values
+        rows = min(block, n_boot - start)
+        idx = rng.integers(0, n, size=(rows, n), dtype=np.int64)
+        idx += (np.arange(rows, dtype=np.int64) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n)
+        out[start:start + rows] = counts.astype(np.float64) @ values
     return out
 
 
@@ -40,14 +46,27 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def bootstrap_ratio_ci(num, den, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of sum(num)/sum(den) over utterance resamples; (nan, nan) when undefined."""
-    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    if num.size == 0 or den.sum() <= 0 or n_boot <= 0:
-        return (float("nan"), float("nan"))
-    sums = resampled_sums(np.stack([num, den], axis=1), n_boot=n_boot, seed=seed)
-    ratios = _ratio(sums[:, 0], sums[:, 1])
+    return bootstrap_ratio_cis([(num, den)], n_boot=n_boot, seed=seed, level=level)[0]
+
+
+def bootstrap_ratio_cis(pairs, *, n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> list[tuple[float, float]]:
+    """Intervals of several pooled ratios (e.g. WER and CER) from the same utterance resamples."""
+    nan = (float("nan"), float("nan"))
+    cols = [np.asarray(c, dtype=np.float64) for pair in pairs for c in pair]
+    if not cols or cols[0].size == 0 or n_boot <= 0:
+        return [nan] * len(pairs)
+    sums = resampled_sums(np.stack(cols, axis=1), n_boot=n_boot, seed=seed)
     tail = (1 - level) / 2 * 100
-    lo, hi = np.nanpercentile(ratios, [tail, 100 - tail])
-    return (float(lo), float(hi))
+    out = []
+    for j in range(len(pairs)):
+        if cols[2 * j + 1].sum() <= 0:
+            out.append(nan)
+            continue
+        ratios = _ratio(sums[:, 2 * j], sums[:, 2 * j + 1])
+        lo, hi = np.nanpercentile(ratios, [tail, 100 - tail])
+        out.append((float(lo), float(hi)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,13 @@ MAX_TEXT_CHARS = 1_000_000  # spaCy's own limit per call
 WATERFALL = ("!.?…", ":;", ",—")
 BUMPS = (")", "”")
 _PUNCT_ONLY = set(';:,.!?¡¿—…"«»“”()[]{} ')
+_MARKUP = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
+
+
+def plain_text(text: str) -> str:
+    """``text`` with misaki's inline markup removed (``[Kokoro](/kˈOkəɹO/)`` -> ``Kokoro``): what is
+    said, e.g. the reference for scoring a round trip."""
+    return _MARKUP.sub(r"\1", text)
 
 
 @dataclass
@@ -102,6 +109,11 @@ class SynthesisResult:
     model_revision: str
     sample_rate: int = SAMPLE_RATE
     voice_weights: dict[str, float] | None = None
+
+    @property
+    def plain_text(self) -> str:
+        """The text without inline pronunciation markup."""
+        return plain_text(self.text)
 
     @property
     def audio(self) -> np.ndarray:
@@ -371,7 +383,7 @@ def _layout(group: list[Token], vocab: dict[str, int]) -> tuple[str, list[int], 
 
 def _word_timings(group: list[Token], token_word: list[int], durations: np.ndarray,
                   start_sample: int) -> list[WordTiming]:
-    """Word start/end seconds from the token durations (pads excluded)."""
+    """Word start/end seconds from the token durations (pads excluded); punctuation has no word time."""
     edges = (start_sample + np.concatenate([[0], np.cumsum(durations)]) * FRAME_SAMPLES) / SAMPLE_RATE
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -382,7 +394,7 @@ def _word_timings(group: list[Token], token_word: list[int], durations: np.ndarr
     words = []
     for w in sorted(first):
         t = group[w]
-        if t.is_word:
+        if t.is_spellable:  # words, numbers and spoken symbols (an emoji read by espeak); not punctuation
             words.append(WordTiming(text=t.text, phonemes=t.phonemes, start=float(edges[first[w] + 1]),
                                     end=float(edges[last[w] + 2]), source=t.source, flag=t.flag))
     return words

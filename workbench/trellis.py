@@ -119,8 +119,9 @@ def build_trellis(labels, blank: int, *, star=None) -> Trellis:
         js = np.flatnonzero(star)
         need_after[2 * js + 1] = need_after[2 * js + 2]
         need_after[2 * js] = need_after[2 * js + 2]
-    need_before = np.maximum.accumulate(need_before)
-    need_after = np.minimum.accumulate(need_after[::-1])[::-1].copy()
+    # both are monotone already; these keep them monotone lower bounds whatever the labels
+    need_before = np.minimum.accumulate(need_before[::-1])[::-1].copy()
+    need_after = np.minimum.accumulate(need_after)
 
     initial = np.zeros(S, dtype=bool)
     initial[: min(2, S)] = True
@@ -294,17 +295,19 @@ def viterbi(emissions: np.ndarray, trellis: Trellis, *, beam: float | None = Non
     lo, vals = run.start()
     cells += vals.size - 2 * pad
     bps.append((lo, np.zeros(vals.size - 2 * pad, dtype=np.int8)))
+    bp_bytes = peak_bp = bps[0][1].nbytes
     for t in range(1, T):
         if t % seg == 0:
             checkpoints[t] = (lo, vals.copy())
         lo, vals, code = run.step(t, lo, vals)
         cells += code.size
         if bps is not None:
-            bps.append((lo, code))
-            bp_bytes += code.nbytes
-            peak_bp = max(peak_bp, bp_bytes)
-            if bp_bytes > max_backpointer_bytes:
+            if bp_bytes + code.nbytes > max_backpointer_bytes:
                 bps = None  # too big: trace back segment by segment from the checkpoints
+            else:
+                bps.append((lo, code))
+                bp_bytes += code.nbytes
+                peak_bp = max(peak_bp, bp_bytes)
     ck_bytes = sum(v.nbytes for _, v in checkpoints.values())
     live = vals[pad:vals.size - pad]
     fin = trellis.final[lo:lo + live.size] & np.isfinite(live)

@@ -57,11 +57,11 @@ def plot_system_scatter(comparison, *, a: str | None = None, b: str | None = Non
     xa = np.minimum(df[f"wer_{a}"].to_numpy(float), clip)
     xb = np.minimum(df[f"wer_{b}"].to_numpy(float), clip)
     ok = ~(np.isnan(xa) | np.isnan(xb))
-    better = xb[ok] < xa[ok]
-    ax.scatter(xa[ok][better], xb[ok][better], s=14, color="#2e7d32", label=f"{b} better ({better.sum()})")
-    ax.scatter(xa[ok][~better], xb[ok][~better], s=14, color="#c62828", alpha=0.7,
-               label=f"{b} not better ({(~better).sum()})")
-    top = max(1.0, float(np.nanmax(np.r_[xa[ok], xb[ok], 0])))
+    xa, xb = xa[ok], xb[ok]
+    for mask, colour, label in ((xb < xa, "#2e7d32", f"{b} better"), (xb > xa, "#c62828", f"{a} better"),
+                                (xb == xa, "#9e9e9e", "same")):
+        ax.scatter(xa[mask], xb[mask], s=14, color=colour, alpha=0.8, label=f"{label} ({int(mask.sum())})")
+    top = max(1.0, float(np.max(np.r_[xa, xb, 0])))
     ax.plot([0, top], [0, top], color="#888", lw=1)
     ax.set_xlim(-0.02, top + 0.02)
     ax.set_ylim(-0.02, top + 0.02)

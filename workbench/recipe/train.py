@@ -41,6 +41,7 @@ class TrainConfig:
     log_every: int = 25
     max_minutes: float | None = None  # stop (and save) after this much wall time; resume later
     threads: int | None = None
+    speed_perturb: float = 0.0  # CTC: resample each clip by a random factor in 1 +- this
 
 
 def _text_to_labels(text: str) -> list[int]:
@@ -291,7 +292,16 @@ class CTCTrainer(_Loop):
     def loss(self, idx):
         import torch
 
-        x = _pad(self.rows, idx)
+        rows = self.rows
+        if self.cfg.speed_perturb:
+            rng = np.random.default_rng(self.cfg.seed * 1_000_003 + self.step)
+            rows = {}
+            for i in idx:  # tempo/pitch perturbation by linear-interpolation resampling
+                a = self.rows[i]["array"]
+                factor = 1.0 + rng.uniform(-self.cfg.speed_perturb, self.cfg.speed_perturb)
+                rows[i] = {"array": np.interp(np.arange(0, len(a) - 1, factor), np.arange(len(a)), a)
+                           .astype(np.float32)}
+        x = _pad(rows, idx)
         labels = [self.rows[i]["labels"] for i in idx]
         width = max(len(l) for l in labels)
         y = torch.full((len(idx), width), -100, dtype=torch.long)

@@ -1,0 +1,86 @@
+"""Round trip: synthesize -> transcribe back -> WER/CER per voice, flagged words apart, timing cross-check."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests.conftest import requires_kokoro_assets, requires_trained
+
+TEXTS = ["The cat sat on the mat.", "Call [zork](/zØrk/) at noon."]
+has_alignment = importlib.util.find_spec("workbench.alignment") is not None
+
+
+@pytest.fixture(scope="module")
+def rt(shared_registry):
+    from workbench.roundtrip import roundtrip
+
+    return roundtrip(TEXTS, ["af_heart", "bm_george"], model="rand-ctc", registry=shared_registry, n_boot=0)
+
+
+@requires_kokoro_assets
+def test_roundtrip_table_per_voice(rt):
+    pu = rt.per_utterance
+    assert sorted(pu.id) == ["af_heart-000", "af_heart-001", "bm_george-000", "bm_george-001"]
+    assert set(pu.reference) == {"The cat sat on the mat.", "Call zork at noon."}  # markup is not said
+    pv = rt.per_voice.set_index("voice")
+    assert list(pv.index) == ["af_heart", "bm_george"]
+    assert (pv.ref_words == 10).all()  # 6 + 4 normalised reference words per voice
+    s = rt.score.scored
+    for voice, g in s.groupby("speaker"):
+        assert pv.loc[voice, "wer"] == pytest.approx(g.errors.sum() / g.ref_words.sum())
+        assert pv.loc[voice, "cer"] == pytest.approx(g.char_errors.sum() / g.ref_chars.sum())
+    # the random model transcribes garbage: this is plumbing, the numbers only have to add up
+    assert rt.diff("af_heart-000")
+
+
+@requires_kokoro_assets
+def test_flagged_words_are_scored_apart(rt):
+    f = rt.flagged
+    assert list(f.word) == ["ZORK", "ZORK"] and set(f.voice) == {"af_heart", "bm_george"}
+    assert f.flag.str.contains("Ø").all()
+    pv = rt.per_voice.set_index("voice")
+    for voice in pv.index:
+        errs = int((f[f.voice == voice].op != "equal").sum())
+        assert pv.loc[voice, "flagged_words"] == 1 and pv.loc[voice, "flagged_errors"] == errs
+        assert pv.loc[voice, "unflagged_wer"] == pytest.approx((pv.loc[voice, "errors"] - errs) / 9)
+    assert list(rt.per_utterance.sort_values("id").flagged_words) == [0, 1, 0, 1]
+
+
+@requires_kokoro_assets
+@pytest.mark.skipif(not has_alignment, reason="workbench.alignment (forced alignment) is not available")
+def test_timing_cross_check(rt):
+    t = rt.timing
+    assert t is not None and len(t) > 0
+    np.testing.assert_allclose(t.start_diff, t.ctc_start - t.kokoro_start)
+    pv = rt.per_voice.set_index("voice")
+    for voice, g in t.groupby("voice"):
+        assert pv.loc[voice, "timed_words"] == len(g)
+        assert pv.loc[voice, "start_mae"] == pytest.approx(np.abs(g.start_diff).mean())
+    # every timed word is a word of the text, and Kokoro's times lie inside the audio
+    assert set(t.word) <= {"THE", "CAT", "SAT", "ON", "MAT", "CALL", "ZORK", "AT", "NOON"}
+    durations = {uid: r.duration for uid, r in rt.syntheses.items()}
+    assert all(row.kokoro_end <= durations[row.id] for row in t.itertuples())
+
+
+@requires_kokoro_assets
+def test_roundtrip_save(rt, tmp_path):
+    import json
+
+    out = rt.save(tmp_path)
+    meta = json.loads((out / "roundtrip.json").read_text())
+    assert meta["asr_model"] == "rand-ctc" and len(meta["per_voice"]) == 2
+    assert (out / "roundtrip_per_voice.csv").exists()
+
+
+@requires_kokoro_assets
+@requires_trained
+def test_trained_model_understands_kokoro(shared_registry):
+    from workbench.roundtrip import roundtrip
+
+    texts = ["The old teacher opened the window in the morning.", "My sister bought three apples at the market."]
+    result = roundtrip(texts, ["af_heart"], model="w2v2-tiny-ctc", registry=shared_registry, n_boot=0)
+    assert result.per_voice.wer.iloc[0] < 0.5  # a loose bar: the demo model is small
+    if result.timing is not None and len(result.timing):
+        assert result.per_voice.start_mae.iloc[0] < 0.25

@@ -1,0 +1,427 @@
+"""Workbench: the transcribe, alignment, codebook, embedding and synthesis panels in one tabbed
+app over one registry and one :class:`~workbench.session.Session`.
+
+The panels link only through the session; the app adds what no single panel can know:
+
+* a selected error word (from the transcribe diff) opens the alignment tab, which zooms to
+  the word and plays it; the app then puts the word's frames in ``session.highlight_frames``
+  so the embedding map rings them;
+* a span opened from the embedding map (``session.select(uid, span)``) opens the alignment tab;
+* utterances added to the corpus (synthesized speech, uploads) reach the alignment
+  dropdown, and the transcribe table is re-run so the new row is scored like any other
+  (the engine cache means only the new utterance goes through the model);
+* panels are built when their tab is first opened; the observers a panel registers are
+  handed the session's current state at once (:meth:`Session.replay`), so a selection made
+  before the tab existed shows when it opens.
+
+``Workbench.save_session(path)`` / ``Workbench.from_session(path)`` write and reopen the view
+(corpus, models, selection, open tab) as JSON.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+import ipywidgets as widgets
+
+from ..corpus import Corpus
+from ..errors import CorpusError, WorkbenchError
+from ..registry import ModelRegistry, resolve
+from ..session import Change, Session
+
+PANELS = ("transcribe", "alignment", "codebook", "embedding", "synthesis")
+TITLES = {"transcribe": "Transcribe", "alignment": "Alignment", "codebook": "Codebook", "embedding": "Embeddings",
+          "synthesis": "Synthesis"}
+DEFAULT_ASR = "w2v2-tiny-ctc"
+DEFAULT_PRETRAINING = "w2v2-tiny"
+MANIFEST = Path("datasets") / "kokoro-eval" / "manifest.jsonl"
+FRAME_SECONDS = 320 / 16_000  # wav2vec2's frame stride, used only when no analysis says otherwise
+
+
+def default_corpus_path() -> Path | None:
+    """The project's evaluation set: ``$WORKBENCH_CORPUS``, else ``datasets/kokoro-eval`` next to
+    the package's source tree, else in the current folder or one of its parents."""
+    env = os.environ.get("WORKBENCH_CORPUS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for root in [here.parents[2], *[p for p in [Path.cwd(), *Path.cwd().parents]]]:
+        if (root / MANIFEST).is_file():
+            return root / MANIFEST
+    return None
+
+
+def parse_models(models, registry: ModelRegistry) -> dict[str, Any]:
+    """``{"asr": [names], "pretraining": name, "voice": name | None}`` from a dict, a list or a name.
+
+    A dict may use the keys ``asr`` (a name or a list), ``pretraining`` and ``voice``/``tts``;
+    a list or a single name is sorted by each model's kind in the registry.
+    """
+    out: dict[str, Any] = {"asr": [], "pretraining": None, "voice": None}
+    if models is None:
+        models = {}
+    if isinstance(models, str):
+        models = [models]
+    if isinstance(models, Mapping):
+        unknown = set(models) - {"asr", "pretraining", "voice", "tts"}
+        if unknown:
+            raise WorkbenchError(f"models= has unknown key(s) {sorted(unknown)}; use 'asr', 'pretraining', 'voice'")
+        asr = models.get("asr")
+        out["asr"] = [asr] if isinstance(asr, str) else list(asr or [])
+        out["pretraining"] = models.get("pretraining")
+        out["voice"] = models.get("voice") or models.get("tts")
+    else:
+        for name in models:
+            kind = registry.spec(name).kind  # UnknownModelError names the choices
+            if kind == "ctc":
+                out["asr"].append(name)
+            elif kind == "pretraining":
+                if out["pretraining"] is not None:
+                    raise WorkbenchError(f"two pretraining models given ({out['pretraining']}, {name}); give one")
+                out["pretraining"] = name
+            elif kind == "voice":
+                out["voice"] = name
+            else:
+                raise WorkbenchError(f"{name} is a {kind} model; the app takes CTC (asr) and pretraining models")
+    return out
+
+
+class Workbench:
+    """Every panel in one tabbed view over one registry and one session.
+
+    ``corpus``: a :class:`Corpus` or a manifest/folder path (default: the session's corpus,
+    else ``datasets/kokoro-eval``).  ``models``: ``{"asr": ..., "pretraining": ..., "voice": ...}``
+    or a list of names (defaults ``w2v2-tiny-ctc`` and ``w2v2-tiny``).  ``autorun`` runs the
+    transcribe table at start and the codebook/embedding analyses when their tab first opens;
+    ``follow`` switches to the alignment tab when a word or span is picked in another panel;
+    ``panel_options`` passes extra keyword arguments to a panel's constructor
+    (e.g. ``{"embedding": {"method": "pca"}}``).
+    """
+
+    def __init__(self, corpus=None, models=None, *, registry: ModelRegistry | None = None,
+                 session: Session | None = None, lazy: bool = True, autorun: bool = True, follow: bool = True,
+                 tab: str | None = None, panel_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.registry = resolve(registry if registry is not None else getattr(session, "registry", None))
+        if session is None:
+            session = Session(registry=self.registry)
+        session.registry = self.registry
+        self.session = session
+        self.autorun = autorun
+        self.follow = follow
+        self.panel_options = {k: dict(v) for k, v in (panel_options or {}).items()}
+        unknown = set(self.panel_options) - set(PANELS)
+        if unknown:
+            raise WorkbenchError(f"panel_options has unknown panel(s) {sorted(unknown)}; choose from {PANELS}")
+
+        chosen = parse_models(models, self.registry)
+        saved_asr = list(session.view.get("asr_models") or [])
+        self.asr_models: list[str] = chosen["asr"] or (saved_asr if models is None and saved_asr else []) \
+            or [session.asr_model or DEFAULT_ASR]
+        session.asr_model = self.asr_models[0]
+        session.pretraining_model = chosen["pretraining"] or session.pretraining_model or DEFAULT_PRETRAINING
+        if chosen["voice"]:
+            session.tts_voice = chosen["voice"]
+        session.view["asr_models"] = list(self.asr_models)
+        if corpus is not None:
+            from ..engine import as_corpus
+
+            session.corpus = as_corpus(corpus)
+        elif session.corpus is None:
+            path = default_corpus_path()
+            if path is None:
+                raise CorpusError(f"no corpus given and {MANIFEST} was not found next to the package or in the "
+                                  "current folder; pass corpus= (a Corpus or a manifest path)")
+            session.corpus = Corpus.load(path)
+
+        self.panels: dict[str, Any] = {}
+        self._observers: dict[str, list] = {}
+        self._known_ids: tuple[str, ...] = tuple(session.corpus.ids()) if session.corpus is not None else ()
+        self._opened: set[str] = set()
+
+        # --- widgets
+        self.status = widgets.HTML(layout=widgets.Layout(min_height="1.2em"))
+        self.context = widgets.HTML()
+        self.session_path = widgets.Text(value="workbench-session.json", description="session",
+                                         layout=widgets.Layout(width="360px"))
+        self.save_button = widgets.Button(description="Save session", icon="save", layout=widgets.Layout(width="auto"))
+        self.save_button.on_click(lambda _: self._guard(self.save_session, self.session_path.value))
+        self._boxes = {name: widgets.VBox([widgets.HTML(f"<i>opening {TITLES[name]} ...</i>")]) for name in PANELS}
+        self.tabs = widgets.Tab(children=[self._boxes[n] for n in PANELS])
+        self.tabs.titles = tuple(TITLES[n] for n in PANELS)
+        self.layout = widgets.VBox([
+            widgets.HTML("<h2 style='margin:0.2em 0'>workbench</h2>"),
+            widgets.HBox([self.context, widgets.HBox([self.session_path, self.save_button])],
+                         layout=widgets.Layout(justify_content="space-between", flex_flow="row wrap")),
+            self.status, self.tabs,
+        ])
+
+        # --- links (order -1: before the panels see the change; 1: after they acted on it)
+        session.observe(self._sync_corpus, ("corpus", "selected_utterance"), order=-1)
+        session.observe(self._on_word, "selected_word", order=1)
+        session.observe(self._on_span, "selected_span", order=1)
+        session.observe(self._show_context, ("corpus", "asr_model", "pretraining_model", "selected_utterance",
+                                             "selected_span", "selected_word"), order=2)
+        self.tabs.observe(self._on_tab, "selected_index")
+
+        self._show_context()
+        first = tab or session.view.get("tab") or "transcribe"
+        if first not in PANELS:
+            raise WorkbenchError(f"tab={first!r} is not a panel; choose from {', '.join(PANELS)}")
+        self.panel("transcribe")
+        if not lazy:
+            for name in PANELS:
+                self._guard(self.panel, name)
+        self.open(first)
+
+    # ------------------------------------------------------------------ panels
+    def panel(self, name: str):
+        """The panel ``name`` (built on first use and given the session's current state)."""
+        if name not in PANELS:
+            raise WorkbenchError(f"no panel {name!r}; choose from {', '.join(PANELS)}")
+        if name not in self.panels:
+            self._build(name)
+        return self.panels[name]
+
+    def open(self, name: str):
+        """Show the tab of ``name`` (building the panel; with ``autorun`` its analysis runs once)."""
+        index = PANELS.index(name)
+        if self.tabs.selected_index != index:
+            self.tabs.selected_index = index  # _on_tab comes back here
+            return self.panels.get(name)
+        self.session.view["tab"] = name
+        panel = self._guard(self.panel, name)
+        if panel is not None and name not in self._opened:
+            self._opened.add(name)
+            if self.autorun and name in ("transcribe", "codebook", "embedding") and panel.result is None:
+                self._autorun(name, panel)
+        return panel
+
+    @property
+    def current(self) -> str:
+        """The name of the open tab."""
+        return PANELS[self.tabs.selected_index or 0]
+
+    transcribe = property(lambda self: self.panel("transcribe"), doc="The TranscribePanel (built on first use).")
+    alignment = property(lambda self: self.panel("alignment"), doc="The AlignmentPanel (built on first use).")
+    codebook = property(lambda self: self.panel("codebook"), doc="The CodebookPanel (built on first use).")
+    embedding = property(lambda self: self.panel("embedding"), doc="The EmbeddingPanel (built on first use).")
+    synthesis = property(lambda self: self.panel("synthesis"), doc="The SynthesisPanel (built on first use).")
+
+    def _factory(self, name: str) -> Callable[[], Any]:
+        s, reg, opts = self.session, self.registry, self.panel_options.get(name, {})
+        if name == "transcribe":
+            from .transcribe import TranscribePanel
+
+            return lambda: TranscribePanel(s.corpus, models=tuple(self.asr_models), registry=reg, session=s, **opts)
+        if name == "alignment":
+            from .alignment import AlignmentPanel
+
+            return lambda: AlignmentPanel(s.corpus, model=s.asr_model, registry=reg, session=s, **opts)
+        if name == "codebook":
+            from .codebook import CodebookPanel
+
+            return lambda: CodebookPanel(None, model=s.pretraining_model, registry=reg, session=s, **opts)
+        if name == "embedding":
+            from .embedding import EmbeddingPanel
+
+            return lambda: EmbeddingPanel(None, model=s.asr_model, registry=reg, session=s, **opts)
+        from .synthesis import SynthesisPanel
+
+        return lambda: SynthesisPanel(registry=reg, session=s, **opts)
+
+    def _build(self, name: str) -> None:
+        factory = self._factory(name)
+        with self.session.capture() as observers:
+            try:
+                panel = factory()
+            except Exception as exc:
+                for n, cb in observers:  # a half-built panel must not keep reacting
+                    self.session.unobserve(cb, n)
+                self._boxes[name].children = [widgets.HTML(
+                    f"<span style='color:#b00020'>{TITLES[name]} could not open: {html.escape(str(exc))}</span>")]
+                raise
+        self.panels[name] = panel
+        self._observers[name] = observers
+        self._adapt(name, panel)
+        self._boxes[name].children = [panel.layout]
+        self.session.replay(observers)
+
+    def _rebuild(self, name: str) -> None:
+        """Drop a built panel (its observers too) and build it again on the current session."""
+        for n, cb in self._observers.pop(name, []):
+            self.session.unobserve(cb, n)
+        self.panels.pop(name, None)
+        self._build(name)
+
+    def _adapt(self, name: str, panel) -> None:
+        if name == "alignment":
+            panel.audio.autoplay = True  # a picked word plays as soon as it is placed
+        if name == "transcribe":
+            panel.corpus_label.observe(lambda _: self._guard(self._from_transcribe_corpus), "value")
+
+    def _autorun(self, name: str, panel) -> None:
+        if self.session.corpus is None or not len(self.session.corpus):
+            return
+        if name == "transcribe":
+            panel.table.index = None  # no first-row selection while the table fills
+            panel.selected = self.session.selected_utterance
+        panel.guarded(panel.run)
+        if name == "transcribe" and self.session.selected_utterance in {v for _, v in panel.table.options}:
+            panel.select(self.session.selected_utterance)
+
+    def _guard(self, fn, *args, **kwargs):
+        """Run an app action; a WorkbenchError shows in the app's status line."""
+        try:
+            result = fn(*args, **kwargs)
+        except WorkbenchError as exc:
+            self.status.value = f'<span style="color:#b00020">{html.escape(str(exc))}</span>'
+            return None
+        return result
+
+    def _on_tab(self, change) -> None:
+        if change["new"] is not None:
+            self.open(PANELS[change["new"]])
+
+    # ------------------------------------------------------------------ links
+    def _sync_corpus(self, change: Change) -> None:
+        """Bring the transcribe and alignment panels up to date with the session's corpus."""
+        corpus = self.session.corpus
+        ids = tuple(corpus.ids()) if corpus is not None else ()
+        replaced = change.name == "corpus" and change.old is not corpus
+        if not replaced and ids == self._known_ids:
+            return
+        grown = not replaced and ids[: len(self._known_ids)] == self._known_ids
+        self._known_ids = ids
+        t = self.panels.get("transcribe")
+        if t is not None:
+            rerun = t.result is not None and grown and t.corpus is corpus
+            t.corpus = corpus
+            t._show_corpus()  # the panel has no public refresh for a corpus that grew in place
+            if rerun:
+                self._autorun("transcribe", t)
+            elif t.result is not None and replaced:
+                t.set_status("the corpus changed: press Run to score it")
+        a = self.panels.get("alignment")
+        if a is not None:
+            if replaced or a.corpus is not corpus:
+                self._rebuild("alignment")
+            else:
+                current = self.session.selected_utterance if self.session.selected_utterance in ids else a.utterance.value
+                a.utterance.index = None  # options replaced without jumping to the first utterance
+                a.utterance.options = list(ids)
+                if current is not None:
+                    a.utterance.value = current
+        for name in ("codebook", "embedding"):
+            p = self.panels.get(name)
+            if p is not None and p.result is not None:
+                p.set_status("the corpus changed: press Analyse to include the new utterances")
+
+    def _from_transcribe_corpus(self) -> None:
+        """A corpus loaded or uploaded in the transcribe panel becomes the session's corpus."""
+        t = self.panels.get("transcribe")
+        if t is None or t.corpus is None:
+            return
+        if t.corpus is not self.session.corpus:
+            self.session.corpus = t.corpus
+        elif tuple(t.corpus.ids()) != self._known_ids:
+            self.session.notify("corpus", old=t.corpus)
+
+    def _on_word(self, change: Change) -> None:
+        """A word picked anywhere: the alignment view goes there; the embedding rings its frames."""
+        word = change.new
+        if not word:
+            return
+        uid = word.get("utterance")
+        a = self.panels.get("alignment")
+        own = a is not None and word is a.selected_word
+        if not own:
+            a = self._guard(self.panel, "alignment")
+            if a is not None and self.follow:
+                self.open("alignment")
+        span = None
+        if word.get("start") is not None and word.get("end") is not None:
+            span = (float(word["start"]), float(word["end"]))
+        elif a is not None and a.selected_word and a.selected_word.get("utterance") == uid \
+                and a.selected_word.get("start") is not None:
+            span = (float(a.selected_word["start"]), float(a.selected_word["end"]))
+        highlight: dict[str, Any] = {"utterance": uid, "word": word.get("word")}
+        if span is not None:
+            fs = a.analysis.frame_seconds if a is not None and a.analysis is not None and a.analysis.id == uid \
+                else FRAME_SECONDS
+            highlight.update(start=span[0], end=span[1], start_frame=int(math.floor(span[0] / fs + 1e-6)),
+                             end_frame=max(int(math.ceil(span[1] / fs - 1e-6)), int(math.floor(span[0] / fs)) + 1))
+        self.session.highlight_frames = highlight
+
+    def _on_span(self, change: Change) -> None:
+        if change.new is not None and self.follow:
+            self.open("alignment")
+
+    def _show_context(self, change: Change | None = None) -> None:
+        s = self.session
+        c = s.corpus
+        parts = [f"<b>corpus</b> {html.escape(c.name)} ({len(c)} utterances)" if c is not None else "<i>no corpus</i>",
+                 f"<b>ASR</b> {html.escape(', '.join(self.asr_models))}",
+                 f"<b>pretraining</b> {html.escape(str(s.pretraining_model))}"]
+        if s.selected_utterance:
+            sel = f"<b>selected</b> {html.escape(s.selected_utterance)}"
+            if s.selected_span:
+                sel += f" {s.selected_span[0]:.2f}-{s.selected_span[1]:.2f} s"
+            w = s.selected_word
+            if w and w.get("utterance") == s.selected_utterance:
+                sel += f" · word <i>{html.escape(str(w.get('word')))}</i>" + (f" ({html.escape(w['op'])})"
+                                                                             if w.get("op") else "")
+            parts.append(sel)
+        self.context.value = " &nbsp;·&nbsp; ".join(parts)
+
+    # ------------------------------------------------------------------ persistence
+    def save_session(self, path: str | os.PathLike) -> Path:
+        """Write the session (corpus, models, selection, open tab) as JSON."""
+        self.session.view["tab"] = self.current
+        self.session.view["asr_models"] = list(self.asr_models)
+        out = self.session.save(path)
+        self.status.value = f'<span style="color:#1b5e20">session saved to {html.escape(str(out))}</span>'
+        return out
+
+    @classmethod
+    def from_session(cls, path: str | os.PathLike, registry: ModelRegistry | None = None, **kwargs) -> "Workbench":
+        """Reopen the view saved by :meth:`save_session` (other keyword arguments as for ``Workbench``)."""
+        session = Session.load(path, registry=registry)
+        return cls(registry=registry, session=session, **kwargs)
+
+    # ------------------------------------------------------------------ display
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.layout)
+
+    def __repr__(self) -> str:
+        built = ", ".join(self.panels) or "none"
+        return f"Workbench({self.session!r}, tab={self.current!r}, built: {built})"
+
+
+# ---------------------------------------------------------------------- `workbench app`
+ENV_SESSION, ENV_CORPUS, ENV_MODELS = "WORKBENCH_APP_SESSION", "WORKBENCH_APP_CORPUS", "WORKBENCH_APP_MODELS"
+
+
+def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Workbench:
+    """The app as ``workbench app`` asked for it through ``WORKBENCH_APP_*`` variables (a saved
+    session, a corpus path, models as JSON whose values may be local checkpoint paths);
+    with none set, the default corpus and models."""
+    import json
+
+    from ..commands._model_args import resolve_model
+
+    reg = resolve(registry)
+    if os.environ.get(ENV_SESSION):
+        return Workbench.from_session(os.environ[ENV_SESSION], registry=reg, **kwargs)
+    models = json.loads(os.environ.get(ENV_MODELS) or "{}")
+    if models.get("asr"):
+        asr = models["asr"] if isinstance(models["asr"], list) else [models["asr"]]
+        models["asr"] = [resolve_model(reg, m) for m in asr]
+    if models.get("pretraining"):
+        models["pretraining"] = resolve_model(reg, models["pretraining"])
+    return Workbench(os.environ.get(ENV_CORPUS) or None, models=models or None, registry=reg, **kwargs)
