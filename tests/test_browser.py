@@ -28,7 +28,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
-RUN_TIMEOUT_MS = int(os.environ.get("WORKBENCH_BROWSER_TIMEOUT", "900")) * 1000
+RUN_TIMEOUT_MS = int(os.environ.get("WORKBENCH_BROWSER_TIMEOUT", "1200")) * 1000
 
 
 def _free_port() -> int:
@@ -49,6 +49,18 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(f"no answer from {url} after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -80,6 +92,13 @@ def workspace(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     for sub in ("config", "data", "runtime"):
         (root / sub).mkdir()
+    settings = root / "settings"
+    # no news pop-up over the page, and every cell kept in the DOM (no windowing) so the test can find it
+    for plugin, values in {"@jupyterlab/apputils-extension/notification": '{"fetchNews": "false"}',
+                           "@jupyterlab/notebook-extension/tracker": '{"windowingMode": "none"}'}.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(values)
     return root
 
 
@@ -87,7 +106,8 @@ def _server_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     # a private Jupyter config/runtime, so no user setting or saved workspace changes what the test sees
     env.update(JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-               JUPYTER_DATA_DIR=str(root / "data"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+               JUPYTER_DATA_DIR=str(root / "data"), JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
                                                         env.get("JUPYTER_PATH")]))
     return env
@@ -100,7 +120,7 @@ def lab(workspace):
     log = workspace / "jupyterlab.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace / 'notebooks'}",
-           "--ServerApp.port_retries=0", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--ServerApp.port_retries=0", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     with log.open("w") as out:
@@ -119,15 +139,26 @@ def _wait_kernel_idle(page, timeout_ms: int = 180_000) -> None:
                    return s && s.getAttribute('data-status') === 'idle'; }""", timeout=timeout_ms)
 
 
+_PROMPTS = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())"
+
+
 def _run_all(page) -> None:
+    """Run every cell (Run > Run All Cells) and wait until none is running or queued; a cell that
+    raised stops the run, and the assertion then shows its traceback."""
     page.locator(".jp-Notebook .jp-Cell").first.click()
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
-    # every code cell has run: no "[*]" (running) or "[ ]" (never run) prompt left
+    page.wait_for_function(f"() => ({_PROMPTS})().some(t => /\\[(\\*|\\d+)\\]/.test(t))", timeout=60_000)
     page.wait_for_function(
-        """() => { const ps = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
-                   return ps.length > 0 && ps.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=RUN_TIMEOUT_MS)
-    _wait_kernel_idle(page)
+        f"""() => {{ const busy = ({_PROMPTS})().some(t => t.includes('[*]'));
+                    const s = document.querySelector('.jp-Notebook-ExecutionIndicator');
+                    return !busy && s && s.getAttribute('data-status') === 'idle'; }}""", timeout=RUN_TIMEOUT_MS)
+    prompts = page.evaluate(_PROMPTS)
+    not_run = [i for i, t in enumerate(prompts) if not re.search(r"\[\d+\]", t)]
+    if not_run:
+        errors = page.locator(".jp-OutputArea-output").filter(has_text="Traceback").all_inner_texts()
+        _shot(page, "browser-tour-failure.png")
+        raise AssertionError(f"code cells {not_run} of the tour did not run; errors:\n" + "\n".join(errors)[-4000:])
 
 
 def _cell_with(page, text: str):
@@ -137,7 +168,7 @@ def _cell_with(page, text: str):
 
 def _table(cell):
     """The utterance table of a transcribe panel (an ipywidgets Select: a <select> with a size)."""
-    return cell.locator("select[size]").filter(has=cell.locator("option", has_text="eval-")).first
+    return cell.locator("select[size]").filter(has=cell.page.locator("option", has_text="eval-")).first
 
 
 def _options(select) -> list[str]:
@@ -216,13 +247,50 @@ def test_linked_app_row_click_moves_the_alignment_view(tour):
     from playwright.sync_api import expect
 
     app = _cell_with(tour, "app = wb.Workbench(")
+    tab = lambda name: app.locator(".lm-TabBar-tab", has_text=name).first  # noqa: E731
+    shown = re.compile(r"alignment of (eval-\d+) ")
     table = _table(app)
     expect(table).to_be_visible(timeout=120_000)
     labels = _options(table)
-    target = labels[-1]
+    tab("Alignment").click()
+    expect(app.get_by_text(shown).first).to_be_visible(timeout=120_000)
+    before = shown.search(app.get_by_text(shown).first.inner_text()).group(1)
+    target = next(lbl for lbl in labels if lbl.split()[0] != before)
     uid = target.split()[0]
-    shown = app.get_by_text(re.compile(rf"alignment of {uid} "))
+    tab("Transcribe").click()
     table.select_option(label=target)
-    app.locator(".lm-TabBar-tab", has_text="Alignment").first.click()
-    expect(shown.first).to_be_visible(timeout=120_000)
+    tab("Alignment").click()
+    expect(app.get_by_text(re.compile(rf"alignment of {uid} ")).first).to_be_visible(timeout=120_000)
+    expect(app.get_by_text(re.compile(rf"alignment of {before} "))).to_have_count(0)
     _shot(tour, "browser-app-linked.png")
+
+
+def test_tour_as_a_voila_app(browser, workspace):
+    """`voila 01_tour.ipynb`: the panels render without any code, and still answer a click."""
+    from playwright.sync_api import expect
+
+    port, token = _free_port(), secrets.token_hex(16)
+    log = workspace / "voila.log"
+    cmd = [sys.executable, "-m", "voila", str(workspace / "notebooks" / "01_tour.ipynb"), "--no-browser",
+           "--Voila.ip=127.0.0.1", f"--port={port}", f"--token={token}", "--Voila.port_retries=0"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=workspace / "notebooks",
+                                env=_server_env(workspace))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _wait_port(port, proc, log)
+        page.goto(f"http://127.0.0.1:{port}/?token={token}", timeout=RUN_TIMEOUT_MS)
+        table = _table(page.locator("body"))
+        expect(table).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_text("Loading widget...")).to_have_count(0, timeout=60_000)
+        assert page.get_by_text("Traceback (most recent call last)").count() == 0
+        assert page.get_by_text("TranscribePanel(").count() == 0  # no code shown
+        labels = _options(table)
+        uid = labels[0].split()[0]
+        table.select_option(label=labels[0])
+        expect(page.get_by_text(re.compile(rf"{uid} — reference / hypothesis aligned")).first).to_be_visible(
+            timeout=60_000)
+        _shot(page, "voila-tour.png")
+    finally:
+        page.close()
+        _stop(proc)

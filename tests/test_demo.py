@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from conftest import requires_kokoro_assets
 
 STEPS = ["corpus", "evaluate", "align", "codebook", "embeddings", "synthesis", "roundtrip", "report"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.embeddings import (Embedding, error_map, error_words, frame_table, project, utterance_table)
+from workbench.embeddings import (Embedding, error_map, error_words, frame_table, project, projection_key,
+                                  utterance_table)
 from workbench.framelabels import frame_labels_for
 
 
@@ -56,17 +57,18 @@ def test_error_words_by_hand():
 def test_umap_shape_seed_and_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
     x = _clusters()
-    first = project(x, method="umap", seed=1, cache=False)
-    assert first.method == "umap" and first.coords.shape == (240, 2)
-    again = project(x, method="umap", seed=1, cache=False)
-    np.testing.assert_array_equal(first.coords, again.coords)  # seeded: identical
     stored = project(x, method="umap", seed=1)
-    assert not stored.cached
-    np.testing.assert_array_equal(stored.coords, first.coords)
+    assert stored.method == "umap" and stored.coords.shape == (240, 2) and not stored.cached
+    again = project(x, method="umap", seed=1, cache=False)  # computed afresh
+    assert not again.cached
+    np.testing.assert_array_equal(again.coords, stored.coords)  # seeded: identical
     hit = project(x, method="umap", seed=1)
     assert hit.cached and hit.key == stored.key
     np.testing.assert_array_equal(hit.coords, stored.coords)
-    assert project(x, method="umap", seed=1, min_dist=0.5).key != stored.key  # options are part of the key
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
+    options = {**stored.options, "min_dist": 0.5}
+    assert projection_key(x, **options) != stored.key  # every option is part of the key
+    assert projection_key(x, **stored.options) == stored.key
 
 
 def test_pca_projection_and_subsample(ctc_result):

@@ -269,6 +269,14 @@ def test_bad_rows_become_errors_and_the_rest_is_analysed(shared_registry, eval_c
         assert a.log_probs.shape[0] == a.num_frames > 0 and a.transcript == result.transcripts()[a.id]
     frame = result.to_frame()
     assert frame["error"].notna().sum() == 3 and frame.loc[frame.id == "eval-00000", "frames"].item() > 100
+    import json
+
+    saved = result.save(tmp_path / "rows.jsonl")
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [a.id for a in result] and rows[1]["transcript"] is None
+    prov = json.loads((tmp_path / "rows.jsonl.provenance.json").read_text())
+    assert prov["models"] == {"rand-ctc": result[0].revision}
+    assert "3 error rows" in result._repr_html_()
 
 
 def test_layers_all_and_negative(shared_registry, clips):

@@ -37,7 +37,7 @@ def test_sources_and_flags_from_misaki_tokens():
         _mtoken("xyzzy", None),                               # unresolved: misaki gave nothing
         _mtoken("I've", "ˌIv", rating=None),                  # merged sub-tokens: misaki lost the rating
         _mtoken("half", f"hæf{UNK}", under_rating=None),      # partly unresolved
-        _mtoken("Kokoro", "kˈOkəɹØ", under_rating=5),         # override with a symbol outside the vocab
+        _mtoken("Kokoro", "kˈOkəɹØ", under_rating=5, whitespace=""),         # override with a symbol outside the vocab
         _mtoken(".", ".", under_rating=4, whitespace=""),
     ]
     toks = tokens_from_misaki(mtokens, VOCAB)

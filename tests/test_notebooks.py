@@ -2,8 +2,8 @@
 kernel of this very Python environment.
 
 Each notebook is executed in a temporary copy of ``notebooks/`` (so what it writes, e.g.
-``../artifacts/evaluation_report.html``, stays out of the checkout).  Wall times are written to
-``artifacts/notebook-times.json``.  Set ``WORKBENCH_NOTEBOOK_TIMEOUT`` to change the per-cell limit.
+``../artifacts/evaluation_report.html``, stays out of the checkout).  Wall times and the kernel's
+CPU seconds (a measure that a busy machine does not inflate) go to ``artifacts/notebook-times.json``.  Set ``WORKBENCH_NOTEBOOK_TIMEOUT`` to change the per-cell limit.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from conftest import ROOT, requires_kokoro_assets, requires_trained
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = int(os.environ.get("WORKBENCH_NOTEBOOK_TIMEOUT", "600"))
 _PROBE = "import sys as _wb_sys; print('WB-KERNEL-PYTHON=' + _wb_sys.executable)"
+_CPU = ("import resource as _wb_r; _u = _wb_r.getrusage(_wb_r.RUSAGE_SELF); "
+        "print('WB-KERNEL-CPU=%.1f' % (_u.ru_utime + _u.ru_stime))")
 
 
 def test_the_notebooks_are_there():
@@ -47,19 +49,22 @@ def test_one_marked_real_hub_models_cell(path):
     assert "available_offline" in marked[0].source
 
 
-def run_notebook(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float, str]:
-    """Execute a copy of ``path`` in ``workdir``; returns the executed notebook, seconds and the kernel's python."""
+def run_notebook(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, dict, str]:
+    """Execute a copy of ``path`` in ``workdir``; returns the executed notebook, its wall and kernel CPU
+    seconds, and the kernel's python."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(_PROBE))
+    nb.cells.append(nbformat.v4.new_code_cell(_CPU))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
     t0 = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - t0
     probe = "".join(o.get("text", "") for o in nb.cells[0].outputs)
-    return nb, seconds, probe.split("WB-KERNEL-PYTHON=", 1)[-1].strip()
+    cpu = "".join(o.get("text", "") for o in nb.cells[-1].outputs).split("WB-KERNEL-CPU=", 1)[-1].strip()
+    return nb, {"wall_s": round(seconds, 1), "kernel_cpu_s": float(cpu)}, probe.split("WB-KERNEL-PYTHON=", 1)[-1].strip()
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +76,13 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def times():
-    data: dict[str, float] = {}
+    data: dict[str, dict] = {}
     yield data
     if data:
         out = ROOT / "artifacts"
         out.mkdir(exist_ok=True)
-        (out / "notebook-times.json").write_text(json.dumps({"seconds": data, "total": sum(data.values()),
+        total = {k: round(sum(d[k] for d in data.values()), 1) for k in ("wall_s", "kernel_cpu_s")}
+        (out / "notebook-times.json").write_text(json.dumps({"notebooks": data, "total": total,
                                                              "cpus": os.cpu_count()}, indent=2))
 
 
@@ -85,7 +91,7 @@ def times():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path, workdir, times):
     nb, seconds, python = run_notebook(workdir / path.name, workdir)
-    times[path.name] = round(seconds, 1)
+    times[path.name] = seconds
     assert Path(python).resolve() == Path(sys.executable).resolve(), (
         f"the notebook kernel ran {python}, not this environment's {sys.executable}; a 'python3' kernelspec "
         "elsewhere shadows it (run `python -m ipykernel install --sys-prefix`)")

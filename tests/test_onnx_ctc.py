@@ -105,3 +105,14 @@ def test_folder_with_two_exports_is_ambiguous(shared_registry, exported, tmp_pat
 def test_pretraining_models_are_not_exported(shared_registry, tmp_path):
     with pytest.raises(CapabilityError, match="only CTC"):
         export_onnx("rand-pt", tmp_path, registry=shared_registry)
+
+
+def test_compare_models_reports_onnx_agreement(shared_registry, exported, eval_corpus):
+    from workbench.precision import compare_models
+
+    shared_registry.register("rand-onnx-p", exported, replace_existing=True)
+    small = eval_corpus.subset(2)
+    df = compare_models(small, {"exact": ("rand-ctc", "float32"), "onnx": ("rand-onnx-p", "float32")},
+                        registry=shared_registry)
+    assert list(df["mode"]) == ["exact", "onnx"] and df.loc[1, "dtype"] == "float32"
+    assert df.loc[1, "identical"] == 1.0 and df.loc[1, "wer_vs_exact"] == 0.0 and df.loc[1, "max_logprob_diff"] < 1e-4

@@ -6,7 +6,7 @@ import pytest
 
 from workbench.corpus import Corpus
 from workbench.engine import analyze
-from workbench.precision import compare_models, compare_precisions
+from workbench.precision import compare_precisions
 
 SR = 16_000
 
@@ -55,13 +55,3 @@ def test_compare_precisions_reports_wer_effect(shared_registry, small):
     assert int8["wer_vs_exact"] == pytest.approx(jiwer.wer([hyp_exact[k] for k in ids], [hyp_int8[k] for k in ids]))
     assert int8["identical"] == np.mean([hyp_exact[k] == hyp_int8[k] for k in hyp_exact])
     assert np.isfinite(int8["wer"]) and int8["delta_wer"] == pytest.approx(100 * (int8["wer"] - exact["wer"]))
-
-
-def test_compare_models_with_onnx(shared_registry, small, tmp_path):
-    from workbench.onnx_ctc import export_onnx
-
-    path = export_onnx("rand-ctc", tmp_path, registry=shared_registry)
-    shared_registry.register("rand-onnx-p", path, replace_existing=True)
-    df = compare_models(small, {"exact": ("rand-ctc", "float32"), "onnx": ("rand-onnx-p", "float32")},
-                        registry=shared_registry)
-    assert df.loc[1, "identical"] == 1.0 and df.loc[1, "max_logprob_diff"] < 1e-4

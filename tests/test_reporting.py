@@ -123,12 +123,16 @@ def test_cli_report_writes_the_document(tiny_dirs, eval_corpus, tmp_path, capsys
         f.write('{"id": "broken", "audio_filepath": "missing.flac", "text": "x"}\n')
     out = tmp_path / "out" / "report.html"
     rc = main(["report", "--model", str(tiny_dirs["ctc"]), "--model", f"{tiny_dirs['ctc']}@int8",
-               "--data", str(manifest), "--out", str(out), "--n-boot", "20", "--worst", "2", "--audio", "1",
+               "--data", str(manifest), "--out", str(out), "--n-boot", "20", "--worst", "3", "--audio", "1",
                "--alignments", "1"])
     printed = capsys.readouterr().out
     assert rc == 0
     doc = out.read_text()
-    assert "ctc@int8" in doc and "Alignments of the 1 worst utterances (ctc)" in doc
+    # the folder is registered under its name ("ctc", or its full path when "ctc" is taken)
+    name = re.search(r"<td>([^<]*ctc)@int8</td>\s*<td>([^<]*)</td>\s*<td>int8</td>", doc)
+    assert name and name.group(1) == name.group(2)
+    assert re.search(rf"<td>{re.escape(name.group(1))}</td>\s*<td>{re.escape(name.group(1))}</td>\s*<td>float32</td>", doc)
+    assert re.search(r"Alignments of the 1 worst utterances \([^)]*ctc\)", doc)
     assert "skipped line 4" in printed and "missing.flac" in printed
     assert f"wrote {out}" in printed
     for u in eval_corpus.subset(3):
@@ -160,7 +164,7 @@ def test_compare_word_timings_matches_words_and_skips_what_cannot_be_timed():
     fa = _alignment("u1", [("HELLO", 0.12, 0.38, 0.9), ("FORTY", 0.46, 0.6, 0.5), ("TWO", 0.6, 0.88, 0.5),
                            ("BIG", 0.94, 1.24, 0.8), ("WORLDS", 1.30, 1.78, 0.7)])
     table = compare_word_timings([fa, _alignment("u2", [("NO", 0.0, 0.1, 1.0)]), _alignment("zz", [])], corpus)
-    assert list(table["word"]) == ["hello", "big", "worlds"]
+    assert list(table["word"]) == ["HELLO", "BIG", "WORLDS"]  # in the model alphabet, as aligned
     assert np.allclose(table["start_diff"], [0.02, -0.01, 0.05])
     assert np.allclose(table["end_diff"], [-0.02, 0.04, -0.02])
     assert list(table["confidence"]) == [0.9, 0.8, 0.7]

@@ -84,3 +84,20 @@ def test_trained_model_understands_kokoro(shared_registry):
     assert result.per_voice.wer.iloc[0] < 0.5  # a loose bar: the demo model is small
     if result.timing is not None and len(result.timing):
         assert result.per_voice.start_mae.iloc[0] < 0.25
+
+
+@requires_kokoro_assets
+@pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
+                    reason="Resemblyzer not installed (optional: see workbench.quality)")
+def test_speaker_similarity_separates_the_voices(rt, shared_registry):
+    from workbench.quality import speaker_similarity
+
+    sim = speaker_similarity(rt.syntheses, registry=shared_registry)
+    m = sim.matrix.to_numpy()
+    np.testing.assert_allclose(np.diag(m), 1.0, atol=1e-6)
+    np.testing.assert_allclose(m, m.T, atol=1e-12)
+    pv = sim.per_voice.set_index("voice")
+    assert pv.loc["af_heart", "within"] == pytest.approx(sim.matrix.loc["af_heart-000", "af_heart-001"])
+    # the same voice on two texts sounds more alike than a female US and a male GB voice
+    assert (pv.within > pv.nearest).all()
+    assert pv.loc["af_heart", "nearest_voice"] == "bm_george"

@@ -73,21 +73,23 @@ def test_sigkill_half_way_then_resume_recomputes_nothing_finished(tmp_path, run_
     args = _cli("--model", str(tiny_dirs["ctc"]), "--data", str(run_manifest), "--out", str(out),
                 "--chunk-size", "2", "--shard-size", "4")
     proc = subprocess.Popen(args, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300  # model loading on a busy machine
     try:
         while _durable_lines(out) < 4:  # two chunks written: kill it half-way
             assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no rows appeared within 90 s"
+            assert time.monotonic() < deadline, "no rows appeared within 300 s"
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(timeout=30)
+        if proc.poll() is None and proc.returncode is None:
+            proc.kill()
+        proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     total = N_GOOD + 1
     finished_before = {r["id"] for r in RunFolder(out).load_rows(repair=False).values()}
     assert 4 <= len(finished_before) < total, "the kill did not land half-way"
 
-    again = subprocess.run(args, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(args, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 1, again.stderr  # 1: the run finished with an error row (the bad file)
     assert "1 error rows" in again.stdout
 
@@ -241,7 +243,6 @@ def test_analyze_task_keeps_arrays_that_rebuild_the_analyses(tmp_path, small, re
                      layers=[1], codes=True)
     assert res.score is None  # a pretraining model has no transcript to score
     loaded = RunResult.load(tmp_path / "run").analyses()
-    direct = analyze(small, "rand-pt", registry=registry, layers=[1], codes=True, batch_size=8, cache=False)
     # chunks of 2 are batched as pairs; compare with the same pairs analysed directly
     pairs = [analyze(type(small)(small.utterances[i:i + 2]), "rand-pt", registry=registry, layers=[1], codes=True,
                      cache=False) for i in (0, 2)]
@@ -249,6 +250,6 @@ def test_analyze_task_keeps_arrays_that_rebuild_the_analyses(tmp_path, small, re
         assert got.id == want.id and got.num_samples == want.num_samples
         np.testing.assert_array_equal(got.codes, want.codes)
         np.testing.assert_allclose(got.layer(1), want.layer(1), rtol=0, atol=0)
-    assert len(direct) == 4
+    assert len(loaded) == 4 and all(a.ok for a in loaded)
     with pytest.raises(Exception, match="task='analyze'"):
         run_corpus(small, "rand-ctc", tmp_path / "eval", registry=registry).analyses()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.normalize import Normalizer
 from workbench.scoring import WordOp, compare_systems, score_corpus
 
 REFS = {"u1": "the cat sat on the mat", "u2": "hello world", "u3": "a b c d", "u4": "one two three"}
@@ -231,3 +232,13 @@ def test_compare_leaves_out_utterances_not_scored_by_both(tmp_path):
     assert json.loads((out / "comparison.json").read_text())["tests"][0]["utterances"] == 9
     with pytest.raises(ValueError):
         compare_systems({"A": a})
+
+
+def test_source_word_index_maps_normalised_words_back():
+    s = score_corpus({"a": "It costs 42 dollars, Sir"}, {"a": "' IT COST FORTY TWO DOLLARS SIR"}, n_boot=0)
+    assert s.ref_words("a") == ["IT", "COSTS", "FORTY", "TWO", "DOLLARS", "SIR"]
+    assert s.source_word_index("a", "ref") == [0, 1, 2, 2, 3, 4]  # "42" -> FORTY TWO
+    assert s.source_word_index("a", "hyp") == [1, 2, 3, 4, 5, 6]  # the lone apostrophe is dropped
+    spanning = score_corpus({"a": "new york"}, {"a": "new york"},
+                            normalizer=Normalizer(replacements={"new york": "newyork"}), n_boot=0)
+    assert spanning.source_word_index("a") is None

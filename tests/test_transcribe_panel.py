@@ -88,3 +88,6 @@ def test_upload_adds_an_utterance_and_bad_input_shows_in_status(registry):
     p.run_button.click()
     row = p.result.score.row("mine")
     assert row["error"].startswith("no reference") and row["hypothesis"] is not None
+    assert "(no reference)" in p.table.options[0][0]
+    p.select("mine")
+    assert "transcript only" in p.diff.value and p.audio.value[:4] == b"RIFF"

@@ -118,6 +118,7 @@ def test_pca_voice_map_places_a_blend_at_the_weighted_mean(shared_registry):
     assert fig.axes and fig.axes[0].get_title().startswith("voice map (PCA")
 
 
+@pytest.mark.slow  # numba compiles UMAP on first use (tens of seconds of CPU)
 @requires_kokoro_assets
 def test_umap_voice_map_is_seeded(shared_registry):
     from workbench.voice_inspect import available_voices, voice_map

@@ -28,6 +28,9 @@ _EXPORTS: dict[str, str] = {
     # analysis
     "analyze": "engine", "transcribe": "engine", "stream_transcribe": "engine",
     "AnalysisResult": "engine", "UtteranceAnalysis": "engine",
+    # alignment
+    "forced_align": "alignment", "greedy_alignment": "alignment", "Alignment": "alignment",
+    "localize_errors": "align_errors", "calibration": "align_errors",
     # scoring and evaluation
     "score_corpus": "scoring", "CorpusScore": "scoring", "compare_systems": "compare", "Comparison": "compare",
     "evaluate": "evaluation", "Evaluation": "evaluation", "Normalizer": "normalize",

@@ -36,17 +36,16 @@ per frame) keeps real letters preferred whenever they fit the audio about as wel
 from __future__ import annotations
 
 import html
-import json
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .ctc import SPECIAL
 from .errors import AlignmentError, CapabilityError
-from .trellis import Trellis, ViterbiResult, build_trellis, viterbi
+from .trellis import ViterbiResult, build_trellis, viterbi
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import UtteranceAnalysis
@@ -350,7 +349,7 @@ def _star_column(lp: np.ndarray, vocab: list[str], blank_id: int) -> np.ndarray:
     return lp[:, keep].max(axis=1)
 
 
-def _token_spans(path_ids: np.ndarray, token_of_frame: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+def _token_spans(token_of_frame: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """[start, end) frames of each label (−1 where a label got no frame) from the per-frame label index."""
     frames = np.flatnonzero(token_of_frame >= 0)
     tok = token_of_frame[frames]
@@ -382,7 +381,7 @@ def _build(analysis, *, mode: str, text: str, chars: list[str], token_ids: list[
     n = len(chars)
     fs = analysis.frame_seconds
     T = lp_ext.shape[0]
-    starts, ends = _token_spans(path, frame_token, n)
+    starts, ends = _token_spans(frame_token, n)
     frame_lp = lp_ext[np.arange(T), frame_ids]
     post = np.exp(_mean_log(frame_lp, frame_token, n))
     tokens = [TokenSpan(chars[j], int(token_ids[j]), int(starts[j]), int(ends[j]), float(starts[j] * fs),

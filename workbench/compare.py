@@ -64,7 +64,8 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         fmt = lambda v: f"{v:.4f}"  # noqa: E731
-        return (f"<div><b>Systems</b>{self.table.drop(columns=['normalizer'], errors='ignore').to_html(index=False, float_format=fmt)}"
+        systems = self.table.drop(columns=["normalizer"], errors="ignore").to_html(index=False, float_format=fmt)
+        return (f"<div><b>Systems</b>{systems}"
                 f"<b>Paired tests</b>{self.tests.to_html(index=False, float_format=fmt)}"
                 + "".join(f"<p>{html.escape(n)}</p>" for n in self.notes) + "</div>")
 

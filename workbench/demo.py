@@ -229,7 +229,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
 
         ctc = engine.analyze(v["corpus"], asr_model, registry=reg, layers="all", progress=False)
         probe = layer_probe(ctc)
-        emb = embed_layer(ctc, probe.best_layer, method="pca" if quick else "umap")
+        emb = embed_layer(ctc, probe.best_layer, method="pca" if quick else "umap", subsample=5000)
         v["embeddings"] = {"probe": probe, "embedding": emb}
         best = probe.layers.index(probe.best_layer)
         return (f"char probe over {len(probe.layers)} layers: best layer {probe.best_layer} "
@@ -242,6 +242,10 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
 
         if not voices or not sentences:
             raise TextError(f"nothing to synthesize: {len(sentences)} sentences, {len(voices)} voices")
+        reg.get("kokoro-82m")  # load the model and the G2P outside the timing
+        for voice in voices:
+            reg.voice(voice)
+            reg.g2p("en-gb" if voice.startswith("b") else "en-us")
         syntheses, seconds = {}, 0.0
         folder = out / "synthesis"
         folder.mkdir(exist_ok=True)
@@ -256,7 +260,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         audio_s = sum(r.duration for r in syntheses.values())
         v["synthesis"] = syntheses
         return (f"{len(sentences)} sentences x {len(voices)} voices ({', '.join(voices)}): {audio_s:.1f} s of audio "
-                f"at {audio_s / seconds:.1f}x real time; wrote {folder.name}/*.wav with word timings")
+                f"at {audio_s / seconds:.2g}x real time; wrote {folder.name}/*.wav with word timings")
 
     def roundtrip_step() -> str:
         from .roundtrip import transcribe_back
@@ -289,7 +293,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
     return result
 
 
-def demo_report(result: DemoResult, *, registry=None):
+def demo_report(result: DemoResult):
     """One :class:`~workbench.report.Report` of whatever the demo's steps computed (failed steps listed)."""
     from .report import Report
 
@@ -302,7 +306,7 @@ def demo_report(result: DemoResult, *, registry=None):
     else:
         rep = Report("workbench demo")
     head = Report(rep.title)
-    head.text("What `workbench demo` ran, offline, on the default corpus and models. Each step's key figure:")
+    head.heading("What ran").text("What `workbench demo` ran, offline, on the default corpus and models. Each step's key figure:")
     head.table(result.to_frame().drop(columns=["error"]), caption="steps", float_format="{:.1f}")
     rep.blocks[:0] = head.blocks
 

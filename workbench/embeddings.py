@@ -226,7 +226,7 @@ class Embedding:
         m = (self.labels["utterance"] == utterance).to_numpy()
         if frames is not None and "frame" in self.labels:
             f = self.labels["frame"].to_numpy()
-            m &= (f >= frames[0]) & (f < frames[1])
+            m = m & (f >= frames[0]) & (f < frames[1])
         return m
 
     def points_in(self, x_range: tuple[float, float], y_range: tuple[float, float]):
@@ -303,6 +303,12 @@ def _compute(x: np.ndarray, *, method: str, n_components: int, pca_dims: int | N
     return np.asarray(coords, dtype=np.float32), "umap", None
 
 
+def projection_key(x: np.ndarray, **options) -> str:
+    """The disk-cache key of a projection: data hash, every option, library versions."""
+    return make_key(kind="projection", version=PROJECTION_VERSION, data=hash_array(np.asarray(x, dtype=np.float32)),
+                    versions=_versions(), **options)
+
+
 def project(data, *, method: str = "umap", n_components: int = 2, pca_dims: int | None = 50,
             subsample: int | None = 20_000, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
             cache: bool = True) -> Embedding:
@@ -328,7 +334,7 @@ def project(data, *, method: str = "umap", n_components: int = 2, pca_dims: int 
         index = np.sort(np.random.default_rng(seed).choice(n, size=subsample, replace=False))
     options = {"method": method, "n_components": n_components, "pca_dims": pca_dims, "subsample": subsample,
                "seed": seed, "n_neighbors": n_neighbors, "min_dist": min_dist}
-    key = make_key(kind="projection", version=PROJECTION_VERSION, data=hash_array(x), versions=_versions(), **options)
+    key = projection_key(x, **options)
     disk = DiskCache("projections", enabled=cache)
     hit = disk.get(key)
     note = None

@@ -15,6 +15,7 @@ and ``workbench demo`` build their documents here.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -128,8 +129,7 @@ def systems_table(evaluation):
                         columns=["system", "model", "dtype", "device", "revision", "source"])
 
 
-def add_alignments(rep: Report, evaluation, *, system: str | None = None, worst: int = 3,
-                   registry=None) -> Report:
+def add_alignments(rep: Report, evaluation, *, system: str | None = None, worst: int = 3) -> Report:
     """Forced alignments (waveform, emissions with the path, blank probability) of the ``worst``
     utterances of ``system`` (default: the baseline), with the words' times and confidences and
     where each WER error sits."""
@@ -152,6 +152,8 @@ def add_alignments(rep: Report, evaluation, *, system: str | None = None, worst:
             errors = localize_errors(analysis, forced=fa)
             audio = evaluation.corpus[uid].load(analysis.sample_rate)
             rep.heading(f"{uid}: WER {row['wer']:.1%}", level=3)
+            rep.html(f"<p>reference as written: <i>{html.escape(str(analysis.reference or ''))}</i><br>"
+                     f"model heard: <i>{html.escape(analysis.transcript)}</i></p>")
             rep.html(score.diff(uid, html=True))
             rep.figure(plot_alignment_overview(fa, audio=audio, errors=errors),
                        caption=f"{uid}: forced alignment of the reference ({fa.summary()})")
@@ -166,7 +168,7 @@ def add_alignments(rep: Report, evaluation, *, system: str | None = None, worst:
 
 
 def build_evaluation_report(evaluation, *, title: str | None = None, worst: int = 10, audio: int = 3,
-                            alignments: int = 3, registry=None) -> Report:
+                            alignments: int = 3) -> Report:
     """The self-contained HTML report of an evaluation: which systems, corpus figures with 95%
     intervals, paired tests, per-speaker tables, the ``worst`` utterances with diffs (``audio`` with a
     player) and the forced alignments of the ``alignments`` worst; provenance at the end."""
@@ -175,6 +177,6 @@ def build_evaluation_report(evaluation, *, title: str | None = None, worst: int 
     intro.heading("Systems").table(systems_table(evaluation), caption="each system is a model in one precision")
     rep.blocks[:0] = intro.blocks
     if alignments:
-        add_alignments(rep, evaluation, worst=alignments, registry=registry)
+        add_alignments(rep, evaluation, worst=alignments)
     return rep
 

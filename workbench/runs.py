@@ -53,7 +53,7 @@ import numpy as np
 
 from .corpus import Corpus, Problem, Utterance
 from .errors import CapabilityError, CorpusError, ModelNotAvailableError, UnknownModelError, WorkbenchError
-from .registry import ModelRegistry, default_registry, resolve
+from .registry import ModelRegistry, resolve
 
 FORMAT = "workbench-run/1"
 TASKS = ("evaluate", "analyze")

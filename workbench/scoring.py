@@ -91,6 +91,7 @@ class CorpusScore:
     notes: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     _aligned: dict[str, _Aligned] = field(default_factory=dict, repr=False)
+    _normalize: object = field(default=None, repr=False)  # the str -> str normaliser used
 
     # ------------------------------------------------------------------ tables
     @property
@@ -225,6 +226,25 @@ class CorpusScore:
     def hyp_words(self, uid: str) -> list[str]:
         a = self._get(uid)
         return [] if a is None else list(a.hyp_words)
+
+    def source_word_index(self, uid: str, side: str = "hyp") -> list[int] | None:
+        """For each normalised word of ``side`` ("hyp" or "ref"), the index of the word of the
+        original text (split on whitespace) it came from: maps WordOp indices back to transcript
+        words (and so to times).  None when the normaliser is not word-local for this text
+        (e.g. a replacement that spans two words)."""
+        a = self._get(uid)
+        if a is None or self._normalize is None:
+            return None
+        if side not in ("hyp", "ref"):
+            raise ValueError(f"side={side!r}; use 'hyp' or 'ref'")
+        text = self.row(uid)["hypothesis" if side == "hyp" else "reference"] or ""
+        target = a.hyp_words if side == "hyp" else a.ref_words
+        index, words = [], []
+        for i, word in enumerate(text.split()):
+            pieces = self._normalize(word).split()
+            words.extend(pieces)
+            index.extend([i] * len(pieces))
+        return index if words == list(target) else None
 
     def diff(self, uid: str, html: bool = False, *, width: int = 100) -> str:
         """The word-aligned diff: coloured, escaped HTML or sclite-style plain text."""
@@ -433,7 +453,8 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
         mean_wer=float(np.nanmean(ok["wer"])) if ok["wer"].notna().any() else float("nan"),
         wer_ci=wer_ci, cer_ci=cer_ci,
         raw_wer=_rate(ok["raw_errors"].sum(), ok["raw_ref_words"].sum()),
-        n_boot=n_boot, seed=seed, notes=notes, provenance=dict(provenance or {}), _aligned=aligned)
+        n_boot=n_boot, seed=seed, notes=notes, provenance=dict(provenance or {}), _aligned=aligned,
+        _normalize=norm)
 
 
 def compare_systems(scores: Mapping[str, CorpusScore], **kw):

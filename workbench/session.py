@@ -150,11 +150,13 @@ class Session:
 
         if self.corpus is None:
             self.corpus = Corpus([utterance], name="session")
-        else:
-            self.corpus.add(utterance)  # raises CorpusError on a duplicate id
-            self.notify("corpus", old=self.corpus)
-        if select:
+            if select:
+                self.select(utterance.id)
+            return
+        self.corpus.add(utterance)  # raises CorpusError on a duplicate id
+        if select:  # selection first: observers that refresh on a new id then go straight to it
             self.select(utterance.id)
+        self.notify("corpus", old=self.corpus)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self, *, audio_dir: str | Path | None = None) -> dict:

@@ -182,8 +182,11 @@ class _Runner:
         self.table = _decode_table(sorted(trellis.skip_masks))
         # states that can lie on a complete path at frame t: reachable in t frames, able to finish in the rest
         t = np.arange(self.T)
-        self.hi = np.searchsorted(trellis.need_before, t, side="right")
-        self.lo = np.searchsorted(-trellis.need_after, -(self.T - 1 - t), side="left")
+        hi = np.searchsorted(trellis.need_before, t, side="right")
+        lo = np.searchsorted(-trellis.need_after, -(self.T - 1 - t), side="left")
+        self._cum = np.concatenate([[0], np.cumsum(np.maximum(hi - lo, 0))])  # cells of the exact recursion
+        self.max_cells = int(self._cum[-1])
+        self.hi, self.lo = hi.tolist(), lo.tolist()  # python ints: cheap to index per frame
         self._block = (0, 0, 0, None)  # (t0, t1, state0, gathered emissions) when beam is None
 
     def emit(self, t: int, c_lo: int, c_hi: int) -> np.ndarray:
@@ -191,17 +194,21 @@ class _Runner:
         if self.beam is not None:  # narrow, unpredictable windows: gather per frame
             return self.E[t].take(self.tr.ids[c_lo:c_hi])
         t0, t1, s0, G = self._block
-        if not t0 <= t < t1:  # gather a block of frames over their window bounds at once
-            width = max(1, int(self.hi[min(self.T - 1, t + 64)] - self.lo[t]))
-            t0, t1 = t, min(self.T, t + max(1, (1 << 20) // width))
-            s0, s1 = int(self.lo[t]), int(self.hi[t1 - 1])
+        if not t0 <= t < t1:  # gather up to 256 frames (at most 2**20 cells) over their window bounds at once
+            width = max(1, self.hi[min(self.T - 1, t + 255)] - self.lo[t])
+            t0, t1 = t, min(self.T, t + max(1, min(256, (1 << 20) // width)))
+            s0, s1 = self.lo[t], self.hi[t1 - 1]
             G = self.E[t0:t1].take(self.tr.ids[s0:s1], axis=1)
             self._block = (t0, t1, s0, G)
         return G[t - t0, c_lo - s0:c_hi - s0]
 
+    def cells_between(self, t0: int, t1: int) -> int:
+        """Upper bound of the cells frames ``t0..t1-1`` compute without a beam."""
+        return int(self._cum[t1] - self._cum[t0])
+
     def start(self) -> tuple[int, np.ndarray]:
         init = np.flatnonzero(self.tr.initial)
-        lo, hi = max(int(self.lo[0]), int(init[0])), min(int(self.hi[0]), int(init[-1]) + 1)
+        lo, hi = max(self.lo[0], int(init[0])), min(self.hi[0], int(init[-1]) + 1)
         if lo >= hi:
             raise AlignmentError("no state can start a complete path (the labels cannot fit the frames)")
         n, pad = hi - lo, self.pad
@@ -213,15 +220,15 @@ class _Runner:
     def _normalise(self, lo: int, P: np.ndarray, t: int) -> tuple[int, np.ndarray]:
         pad = self.pad
         best = P[pad:P.size - pad]
-        m = best.max()
+        m = np.maximum.reduce(best)
         if not np.isfinite(m):
             raise AlignmentError(
                 f"every path has zero probability at frame {t} (log-probs of -inf or NaN in the emissions?); "
                 "check the emissions, or widen the beam")
         best -= m
         if self.beam is not None:
-            keep = np.flatnonzero(best >= -self.beam)
-            k0, k1 = int(keep[0]), int(keep[-1]) + 1
+            keep = best >= -self.beam
+            k0, k1 = int(keep.argmax()), best.size - int(keep[::-1].argmax())
             if k0 or k1 < best.size:
                 P[k0:k0 + pad] = NEG_INF
                 P[pad + k1:k1 + 2 * pad] = NEG_INF
@@ -232,8 +239,8 @@ class _Runner:
     def step(self, t: int, lo: int, P: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         """Frame ``t`` from frame ``t-1``'s window: the new window and its backpointer codes."""
         pad = self.pad
-        c_lo = max(lo, int(self.lo[t]))
-        c_hi = min(lo + P.size - pad, int(self.hi[t]))
+        c_lo = max(lo, self.lo[t])
+        c_hi = min(lo + P.size - pad, self.hi[t])
         n = c_hi - c_lo
         if n <= 0:
             raise AlignmentError(
@@ -266,13 +273,53 @@ class _Runner:
         return c_lo, Q, code
 
 
+class _Backpointers:
+    """Backpointer codes of consecutive frames in one flat int8 buffer (no Python object per frame)."""
+
+    def __init__(self, frames: int, budget: int, *, expect: int | None = None) -> None:
+        self.budget = int(budget)
+        self.buf = np.empty(min(self.budget, expect if expect is not None else 1 << 20), dtype=np.int8)
+        self.off = np.zeros(frames, dtype=np.int64)
+        self.lo = np.zeros(frames, dtype=np.int64)
+        self.used = 0
+
+    def add(self, k: int, lo: int, code: np.ndarray) -> bool:
+        """Store frame ``k``'s codes (window starting at state ``lo``); False when over budget."""
+        end = self.used + code.size
+        if end > self.budget:
+            return False
+        if end > self.buf.size:
+            grown = np.empty(min(self.budget, max(end, 2 * self.buf.size)), dtype=np.int8)
+            grown[:self.used] = self.buf[:self.used]
+            self.buf = grown
+        self.buf[self.used:end] = code
+        self.off[k] = self.used
+        self.lo[k] = lo
+        self.used = end
+        return True
+
+    def trace(self, table: np.ndarray, states: np.ndarray, s: int, k1: int, k0: int, t_of_k0: int) -> int:
+        """Follow the codes of frames ``k1 .. k0+1`` (buffer index) back from state ``s`` at ``k1``;
+        writes the states of the frames before into ``states`` and returns the state at ``k0``."""
+        buf, off, lo = self.buf, self.off, self.lo
+        for k in range(k1, k0, -1):
+            s -= int(table[buf[off[k] + s - lo[k]]])
+            states[t_of_k0 + k - 1] = s
+        return s
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.buf.nbytes + self.off.nbytes + self.lo.nbytes)
+
+
 def viterbi(emissions: np.ndarray, trellis: Trellis, *, beam: float | None = None,
             max_backpointer_bytes: int = 64 << 20) -> ViterbiResult:
     """Best path of ``trellis`` through ``emissions`` [T, C] (log-probs; columns as in ``trellis.ids``).
 
     ``beam``: keep only states within ``beam`` nats of each frame's best (faster on long audio;
-    exact when ``None``).  Raises :class:`AlignmentError` when the labels need more frames than
-    there are.
+    exact when ``None``).  Backpointers beyond ``max_backpointer_bytes`` switch to checkpoints
+    (see the module doc).  Raises :class:`AlignmentError` when the labels need more frames
+    than there are.
     """
     emissions = np.asarray(emissions)
     if emissions.dtype != np.float32:
@@ -285,29 +332,24 @@ def viterbi(emissions: np.ndarray, trellis: Trellis, *, beam: float | None = Non
             f"the labels need at least {trellis.min_frames} frames but there are {T}")
     run = _Runner(emissions, trellis, beam)
     S = trellis.num_states
+    pad = run.pad
     seg = max(1, int(max_backpointer_bytes // max(S, 1)))  # frames per recomputed segment
     checkpoints: dict[int, tuple[int, np.ndarray]] = {}
-    bps: list[tuple[int, np.ndarray]] | None = []
-    bp_bytes = peak_bp = 0
-    cells = 0
+    # keep every backpointer when they fit the budget; exact runs that cannot fit go straight to checkpoints
+    fits = beam is not None or run.max_cells <= max_backpointer_bytes
+    bps: _Backpointers | None = None
+    if fits:
+        bps = _Backpointers(T, max_backpointer_bytes, expect=None if beam is not None else run.max_cells)
 
-    pad = run.pad
     lo, vals = run.start()
-    cells += vals.size - 2 * pad
-    bps.append((lo, np.zeros(vals.size - 2 * pad, dtype=np.int8)))
-    bp_bytes = peak_bp = bps[0][1].nbytes
+    cells = vals.size - 2 * pad
     for t in range(1, T):
         if t % seg == 0:
             checkpoints[t] = (lo, vals.copy())
         lo, vals, code = run.step(t, lo, vals)
         cells += code.size
-        if bps is not None:
-            if bp_bytes + code.nbytes > max_backpointer_bytes:
-                bps = None  # too big: trace back segment by segment from the checkpoints
-            else:
-                bps.append((lo, code))
-                bp_bytes += code.nbytes
-                peak_bp = max(peak_bp, bp_bytes)
+        if bps is not None and not bps.add(t, lo, code):
+            bps = None  # over budget: trace back segment by segment from the checkpoints
     ck_bytes = sum(v.nbytes for _, v in checkpoints.values())
     live = vals[pad:vals.size - pad]
     fin = trellis.final[lo:lo + live.size] & np.isfinite(live)
@@ -319,38 +361,32 @@ def viterbi(emissions: np.ndarray, trellis: Trellis, *, beam: float | None = Non
     states[T - 1] = last
     table = run.table
     if bps is not None:
-        s = last
-        for t in range(T - 1, 0, -1):
-            blo, code = bps[t]
-            s -= table[code[s - blo]]
-            states[t - 1] = s
+        bps.trace(table, states, last, T - 1, 0, 0)
+        peak_bp = bps.used
         checkpointed = False
     else:
         checkpointed = True
-        bps = None
+        peak_bp = 0
         s = last
-        seg_starts = sorted(checkpoints)
-        bounds = [0, *seg_starts, T]
-        for k in range(len(bounds) - 2, -1, -1):
-            t0, t1 = bounds[k], bounds[k + 1]
+        bounds = [0, *sorted(checkpoints), T]
+        for i in range(len(bounds) - 2, -1, -1):
+            t0, t1 = bounds[i], bounds[i + 1]
             # recompute frames t0..t1-1 with backpointers, from the score window before frame t0
+            rows = _Backpointers(t1 - t0, max(S, 1) * (t1 - t0), expect=None if beam is not None else
+                                 int(run.cells_between(t0, t1)))
             if t0 == 0:
                 lo_, vals_ = run.start()
-                rows = [(lo_, np.zeros(vals_.size - 2 * pad, dtype=np.int8))]
                 first = 1
             else:
                 lo_, vals_ = checkpoints[t0]
-                rows = []
                 first = t0
             for t in range(first, t1):
                 lo_, vals_, code = run.step(t, lo_, vals_)
                 cells += code.size
-                rows.append((lo_, code))
-            peak_bp = max(peak_bp, sum(c.nbytes for _, c in rows))
-            for t in range(t1 - 1, max(t0, 1) - 1, -1):
-                blo, code = rows[t - t0]
-                s -= table[code[s - blo]]
-                states[t - 1] = s
+                rows.add(t - t0, lo_, code)
+            peak_bp = max(peak_bp, rows.used)
+            # frames t1-1 .. max(t0,1): the state before each
+            s = rows.trace(table, states, s, t1 - 1 - t0, max(t0, 1) - 1 - t0, t0)
             del rows
     score = float(emissions[np.arange(T), trellis.ids[states]].astype(np.float64).sum())
     return ViterbiResult(states=states, score=score, checkpointed=checkpointed, backpointer_bytes=int(peak_bp),

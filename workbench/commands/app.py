@@ -12,7 +12,6 @@ import os
 import secrets
 import shlex
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voice", help="Kokoro voice for the synthesis panel (default af_heart)")
     p.add_argument("--session", help="a session JSON saved by Workbench.save_session to reopen")
     p.add_argument("--notebook", help="serve this notebook instead of notebooks/app.ipynb")
+    p.add_argument("--no-autorun", action="store_true",
+                   help="open the app without scoring the corpus first (press Run in the Transcribe tab)")
     p.add_argument("--no-token", action="store_true", help="serve without an access token (loopback only)")
     p.add_argument("--dry-run", action="store_true", help="print the command and URL, start nothing")
     p.set_defaults(func=run)
@@ -73,9 +74,9 @@ def notebook_path(given: str | None) -> Path:
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
     """The ``WORKBENCH_APP_*`` variables the notebook reads."""
-    from ..panels.app import ENV_CORPUS, ENV_MODELS, ENV_SESSION
+    from ..panels.app import ENV_AUTORUN, ENV_CORPUS, ENV_MODELS, ENV_SESSION
 
-    env: dict[str, str] = {}
+    env: dict[str, str] = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # no console progress bars in the page
     if args.session:
         path = Path(args.session).expanduser()
         if not path.is_file():
@@ -90,6 +91,8 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
                                 "voice": args.voice}.items() if v}
     if models:
         env[ENV_MODELS] = json.dumps(models)
+    if args.no_autorun:
+        env[ENV_AUTORUN] = "0"
     return env
 
 
@@ -135,13 +138,5 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("voila") is None:
         raise WorkbenchError("Voilà is not installed; pip install 'workbench[ui]'")
     print(f"workbench app: {url}  (Ctrl-C stops it)", flush=True)
-    proc = subprocess.Popen(argv, env={**os.environ, **env})
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, {**os.environ, **env})  # Voilà takes this process over: signals reach it directly

@@ -3,6 +3,8 @@ and round-trip, offline on the default corpus and models; writes an HTML report 
 from __future__ import annotations
 
 import argparse
+import os
+import warnings
 from pathlib import Path
 
 
@@ -27,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import default_registry
     from ._model_args import resolve_model
 
+    # one line per step: no progress bars or library deprecation chatter in between
+    os.environ.setdefault("WORKBENCH_PROGRESS", "0")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers reads it when first imported
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
     reg = default_registry()
     asr = resolve_model(reg, args.model)
     pretraining = resolve_model(reg, args.pretraining_model)

@@ -37,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from ._model_args import resolve_model
 
     reg = default_registry()
-    systems = []
+    systems, names = [], {}
     for value in args.model:
         s = parse_system(value)
-        systems.append(System(resolve_model(reg, s.model), s.dtype, s.device))
+        if s.model not in names:  # one checkpoint folder given twice (e.g. fp32 and @int8) is one model
+            names[s.model] = resolve_model(reg, s.model)
+        systems.append(System(names[s.model], s.dtype, s.device))
     corpus = Corpus.load(args.data)
     if args.limit:
         corpus = Corpus(corpus.utterances[: args.limit], name=corpus.name, source=corpus.source,
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     ev = evaluate_systems(corpus, systems, registry=reg, normalizer=args.normalizer, n_boot=args.n_boot,
                           seed=args.seed, batch_size=args.batch_size, progress=False)
     rep = build_evaluation_report(ev, title=args.title, worst=args.worst, audio=args.audio,
-                                  alignments=args.alignments, registry=reg)
+                                  alignments=args.alignments)
     out = rep.save(args.out)
     print(ev.summary())
     for problem in corpus.problems:

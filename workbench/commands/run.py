@@ -3,7 +3,9 @@
 Every finished utterance is written to the run folder as it goes; run the same command again
 after an interruption (or ``workbench run --resume DIR``) and only the missing utterances are
 computed.  ``--dask tcp://host:8786`` sends the chunks to a Dask cluster, ``--dask-local N``
-starts N worker processes on this machine.
+starts N worker processes on this machine.  Exit status: 0; 1 when some utterances ended as
+error rows (they are in results.jsonl with the reason); 2 when the run folder holds a run with
+other arguments (the message lists them) or another workbench error stops the run.
 """
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ class AlignmentPanel(Panel):
         self.segment: np.ndarray | None = None
         self._audio: np.ndarray | None = None
         self._own_word: dict | None = None
-        self._busy = False
+        self._busy = False  # widget values being set programmatically: no redraw
+        self._defer = False  # a zoom follows at once: draw only then
 
         ids = self._ids()
         self.utterance = widgets.Dropdown(options=ids, value=None, description="utterance",
@@ -250,7 +251,7 @@ class AlignmentPanel(Panel):
             self.error_table.value = ""
 
     def _redraw(self) -> None:
-        if self._busy or self.result is None:
+        if self._busy or self._defer or self.result is None:
             return
         from ..plots.alignment import plot_alignment_overview
 
@@ -313,13 +314,17 @@ class AlignmentPanel(Panel):
 
     def _go_to_word(self, word: dict) -> None:
         uid = word.get("utterance")
-        if uid and uid != self.utterance.value:
-            self.show(uid)
-        if self.result is None:
-            return
+        self._defer = True  # one drawing, after the zoom
+        try:
+            if uid and uid != self.utterance.value:
+                self.show(uid)
+            if self.result is None:
+                return
+            if word.get("ref_index") is not None and self.result.mode != "forced" and self.analysis.reference:
+                self.mode.value = "forced"  # reference words live in the forced alignment
+        finally:
+            self._defer = False
         span = None
-        if word.get("ref_index") is not None and self.result.mode != "forced" and self.analysis.reference:
-            self.mode.value = "forced"  # reference words live in the forced alignment
         if word.get("ref_index") is not None and self.result.mode == "forced":
             w = next((w for w in self.result.words if w.index == int(word["ref_index"])), None)
             span = (w.start, w.end) if w else None
@@ -332,7 +337,10 @@ class AlignmentPanel(Panel):
             self.set_status(f"cannot place {word.get('word')!r} in {uid}", kind="error")
             return
         self.selected_word = dict(word, start=span[0], end=span[1])
+        before = self.zoom.value
         self.set_zoom(span[0] - _MARGIN_S, span[1] + _MARGIN_S)
+        if self.zoom.value == before:  # no change event: draw now
+            self._redraw()
         self.play_span(*span)
         self.set_status(f"{word.get('op', '')} {word.get('word')}: {span[0]:.2f}-{span[1]:.2f} s".strip(), kind="ok")
 

@@ -171,7 +171,10 @@ class Workbench:
         first = tab or session.view.get("tab") or "transcribe"
         if first not in PANELS:
             raise WorkbenchError(f"tab={first!r} is not a panel; choose from {', '.join(PANELS)}")
-        self.panel("transcribe")
+        transcribe = self.panel("transcribe")
+        self._opened.add("transcribe")
+        if autorun:  # the table is the way in: score the corpus even when another tab opens first
+            self._autorun("transcribe", transcribe)
         if not lazy:
             for name in PANELS:
                 self._guard(self.panel, name)
@@ -405,17 +408,21 @@ class Workbench:
 
 # ---------------------------------------------------------------------- `workbench app`
 ENV_SESSION, ENV_CORPUS, ENV_MODELS = "WORKBENCH_APP_SESSION", "WORKBENCH_APP_CORPUS", "WORKBENCH_APP_MODELS"
+ENV_AUTORUN = "WORKBENCH_APP_AUTORUN"
 
 
 def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Workbench:
     """The app as ``workbench app`` asked for it through ``WORKBENCH_APP_*`` variables (a saved
     session, a corpus path, models as JSON whose values may be local checkpoint paths);
-    with none set, the default corpus and models."""
+    ``WORKBENCH_APP_AUTORUN=0`` opens it without running anything; with none set, the default
+    corpus and models."""
     import json
 
     from ..commands._model_args import resolve_model
 
     reg = resolve(registry)
+    if os.environ.get(ENV_AUTORUN) == "0":
+        kwargs.setdefault("autorun", False)
     if os.environ.get(ENV_SESSION):
         return Workbench.from_session(os.environ[ENV_SESSION], registry=reg, **kwargs)
     models = json.loads(os.environ.get(ENV_MODELS) or "{}")

@@ -82,7 +82,7 @@ class CodebookPanel(Panel):
         self.sequence_label = widgets.HTML()
 
         self.run_button.on_click(lambda _: self.guarded(self.run))
-        self.group.observe(lambda _: self.guarded(self.redraw), names="value")
+        self.group.observe(lambda _: self.guarded(self.draw_group), names="value")
         self.order.observe(lambda _: self.guarded(self._draw_histogram), names="value")
         self.compare.observe(lambda _: self.guarded(self.recount), names="value")
         self.model.observe(lambda _: self._stale(), names="value")
@@ -170,12 +170,18 @@ class CodebookPanel(Panel):
             f"(the model's eval-mode codevector_perplexity) vs <b>soft {s['soft_perplexity_sum']:.1f}</b> "
             f"(mean softmax, as in training); {s['distinct_pairs']} of {s['possible_pairs']} code pairs used"
             + u.to_frame().to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
-        self._draw_histogram()
         from ..plots.representations import plot_perplexity
 
         set_figure(self.perplexity, plot_perplexity(u))
         self.comparison.value = (u.compare_frame().to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
                                  if u.parts else "")
+        self.draw_group()
+
+    def draw_group(self) -> None:
+        """The group-dependent figures: histogram, code x character heatmap, purest codes."""
+        if self.usage is None:
+            return
+        self._draw_histogram()
         group = self.group.value
         if self.code_chars is not None:
             set_figure(self.heatmap, self.code_chars.plot(group=group))

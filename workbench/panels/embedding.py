@@ -127,7 +127,7 @@ class EmbeddingPanel(Panel):
             except WorkbenchError as exc:
                 self.label_analyses = None
                 note = f" No character labels: {exc}"
-        self.labels = resolve_labels(self.label_analyses) if self.label_analyses is not None else {}
+        self.labels = resolve_labels(self.label_analyses, None) if self.label_analyses is not None else {}
         self.errors = error_map(self.label_analyses, self.labels) if self.label_analyses is not None else {}
         first = next(a for a in self.analyses if a.ok)
         layers = sorted(first.hidden_states)

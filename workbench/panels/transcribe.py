@@ -29,6 +29,10 @@ _OP_LABEL = {"substitute": "{ref} → {hyp}", "delete": "− {ref}", "insert": "
 _OP_STYLE = {"substitute": "warning", "delete": "danger", "insert": "success"}
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
 def _pct(v) -> str:
     return "   n/a" if v is None or v != v else f"{v:6.1%}"
 
@@ -200,7 +204,9 @@ class TranscribePanel(Panel):
         options = []
         for _, r in df.iterrows():
             uid = str(r["id"])
-            if r["error"] is not None and r["error"] == r["error"]:
+            if _missing(r["reference"]) and not _missing(r["hypothesis"]):
+                label = f"{uid.ljust(width)}  (no reference)  {str(r['hypothesis'])[:80]}"
+            elif not _missing(r["error"]):
                 label = f"{uid.ljust(width)}  ERROR {str(r['error'])[:80]}"
             else:
                 label = (f"{uid.ljust(width)}  {_pct(r['wer'])}  {_pct(r['cer'])}  {int(r['substitutions']):2d} "
@@ -232,8 +238,13 @@ class TranscribePanel(Panel):
     def _show_utterance(self, uid: str) -> None:
         score = self.score
         row = score.row(uid)
+        if row.get("reference") is None and row.get("hypothesis") is not None:
+            body = (f'<div class="wb-diff" style="font-family:monospace">{html.escape(row["hypothesis"])}</div>'
+                    "<div style='color:#777'>no reference text: transcript only, not scored</div>")
+        else:
+            body = score.diff(uid, html=True)
         self.diff.value = (f"<div><b>{html.escape(uid)}</b> &mdash; reference / hypothesis aligned "
-                           f"(normalised)</div>" + score.diff(uid, html=True))
+                           f"(normalised)</div>" + body)
         fields = [("speaker", row.get("speaker")), ("WER", _pct(row.get("wer")).strip()),
                   ("CER", _pct(row.get("cer")).strip()), ("raw-text WER", _pct(row.get("raw_wer")).strip()),
                   ("reference words", row.get("ref_words")), ("hits", row.get("hits")),
@@ -248,7 +259,8 @@ class TranscribePanel(Panel):
             if not op.is_error:
                 continue
             b = widgets.Button(description=_OP_LABEL[op.op].format(ref=op.ref, hyp=op.hyp),
-                               button_style=_OP_STYLE[op.op], tooltip=f"{op.op}: ref #{op.ref_index}, hyp #{op.hyp_index}",
+                               button_style=_OP_STYLE[op.op],
+                               tooltip=f"{op.op}: ref #{op.ref_index}, hyp #{op.hyp_index}",
                                layout=widgets.Layout(width="auto"))
             b.on_click(lambda _, op=op: self.select_word(uid, op))
             buttons.append(b)

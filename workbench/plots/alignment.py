@@ -109,7 +109,8 @@ def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = T
         ids = np.asarray(alignment.frame_ids)
         y = np.array([row_of.get(int(i), np.nan) for i in ids], dtype=float)
         x = (np.arange(T) + 0.5) * fs
-        ax.plot(x, y, color="#00e5ff", lw=0.9, marker=".", ms=2.5, label=f"{alignment.mode} path")
+        ax.plot(x, y, ls="none", marker="s", ms=3.5, mfc="none", mec="#00e5ff", mew=0.9,
+                label=f"{alignment.mode} path")
         star = ids >= lp.shape[1]
         if star.any():
             ax.plot(x[star], np.full(star.sum(), len(rows) - 0.5), "s", color="#bdbdbd", ms=3, label="star")
