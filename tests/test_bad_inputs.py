@@ -221,7 +221,6 @@ def test_audio(name, make, expect, tmp_path, good, shared_registry):
             expect.check(bad, path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: audio.load_audio does not scale integer PCM arrays to [-1, 1]")
 def test_audio_int16_array_is_scaled_like_a_file(good, shared_registry):
     """An int16 array (as read by other libraries) means the same as the int16 WAV it came from."""
     from workbench.audio import load_audio
@@ -414,11 +413,7 @@ MANIFESTS: list[tuple[str, ManifestCase]] = [
 ]
 
 
-@pytest.mark.parametrize("name,case", [
-    pytest.param(*row, marks=pytest.mark.xfail(
-        strict=True, reason="bug: corpus.Corpus.from_jsonl decodes the whole file at once, so one non-UTF-8 line "
-                            "raises UnicodeDecodeError and loses every row")) if "UTF-8" in row[0] else row
-    for row in MANIFESTS], ids=[row[0] for row in MANIFESTS])
+@pytest.mark.parametrize("name,case", MANIFESTS, ids=[row[0] for row in MANIFESTS])
 def test_manifest(name, case, tmp_path, good, shared_registry, monkeypatch):
     from workbench.corpus import Corpus
     from workbench.engine import analyze
@@ -568,8 +563,6 @@ def test_registry_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatch,
     assert shared_registry.get("rand-ctc") is not None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: w2v2.load lets safetensors' SafetensorError through (not a "
-                                       "WorkbenchError) when model.safetensors is damaged")
 def test_registry_damaged_checkpoint_weights(tmp_path, tiny_dirs):
     import shutil
 

@@ -79,6 +79,22 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return np.asarray(data, dtype=np.float32), int(sr)
 
 
+def pcm_to_float(data: np.ndarray) -> np.ndarray:
+    """Float32 in [-1, 1]: integer PCM is scaled as soundfile scales it when reading a file.
+
+    int16 / 32768, int32 / 2**31, int8 / 128, uint8 as (x - 128) / 128 (8-bit WAV is unsigned);
+    floating-point input is only cast.
+    """
+    if data.dtype.kind == "u":
+        half = float(2 ** (8 * data.dtype.itemsize - 1))
+        return ((data.astype(np.float64) - half) / half).astype(np.float32)
+    if data.dtype.kind == "i":
+        return (data.astype(np.float64) / float(2 ** (8 * data.dtype.itemsize - 1))).astype(np.float32)
+    if data.dtype.kind == "b":
+        raise AudioError("a boolean array is not audio; pass samples as float in [-1, 1] or integer PCM")
+    return data.astype(np.float32, copy=False)
+
+
 def load_audio(source, *, sample_rate: int = 16_000, source_rate: int | None = None,
                name: str | None = None) -> np.ndarray:
     """Mono float32 audio at ``sample_rate`` from a path or an array (give ``source_rate`` for arrays)."""
@@ -86,7 +102,7 @@ def load_audio(source, *, sample_rate: int = 16_000, source_rate: int | None = N
         data, sr = read_audio(source)
         label = name or str(source)
     else:
-        data = np.asarray(source, dtype=np.float32)
+        data = pcm_to_float(np.asarray(source))
         sr = int(source_rate or sample_rate)
         label = name or "array"
     data = to_mono(data)

@@ -164,7 +164,13 @@ class Corpus:
         """NeMo-style JSON lines: ``audio_filepath``, ``text``, ``duration`` (+ any other keys)."""
         manifest = _must_exist(Path(manifest), "JSONL manifest")
         utts, problems = [], []
-        for line_no, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        for line_no, raw in enumerate(manifest.read_bytes().splitlines(), 1):
+            try:  # decode line by line: one bad line is a problem row, not a lost corpus
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(Problem(str(manifest), f"line {line_no}",
+                                        f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-save the manifest as UTF-8"))
+                continue
             if not line.strip():
                 continue
             try:
@@ -185,11 +191,21 @@ class Corpus:
         manifest = _must_exist(Path(manifest), "CSV manifest")
         delim = "\t" if manifest.suffix == ".tsv" else ","
         utts, problems = [], []
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            for line_no, row in enumerate(csv.DictReader(fh, delimiter=delim), 2):
-                utt = _row_to_utterance({k: v for k, v in row.items() if k is not None}, manifest, line_no, problems)
-                if utt is not None:
-                    utts.append(utt)
+        lines = []
+        for line_no, raw in enumerate(manifest.read_bytes().splitlines(keepends=True), 1):
+            try:  # decode line by line so one bad line does not lose the others
+                lines.append(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
+            except UnicodeDecodeError as exc:
+                if line_no == 1:
+                    raise CorpusError(f"{manifest}: the header line is not UTF-8 text; re-save the file as UTF-8") from exc
+                problems.append(Problem(str(manifest), f"line {line_no}",
+                                        f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-save the manifest as UTF-8"))
+                lines.append("\n")  # keep line numbers in step; DictReader skips the blank row
+        reader = csv.DictReader(lines, delimiter=delim)
+        for row in reader:
+            utt = _row_to_utterance({k: v for k, v in row.items() if k is not None}, manifest, reader.line_num, problems)
+            if utt is not None:
+                utts.append(utt)
         return cls(utts, name=name or manifest.stem, source=str(manifest), problems=problems)
 
     @classmethod

@@ -576,7 +576,7 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
                                  audio_path=utt.audio)
         try:
             audio = utt.load(sr)
-        except WorkbenchError as exc:
+        except Exception as exc:  # any unreadable file is its own error row; the batch goes on
             base.error = f"{exc.__class__.__name__}: {exc}"
             items[i] = base
             continue
@@ -628,7 +628,8 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
     def finish(job: _Job, arrays: dict, chunked: bool) -> None:
         entry = _from_arrays(arrays, job.base)
         entry.chunked = chunked
-        store.put(job.key, entry)
+        if cache:  # cache=False keeps nothing behind (memory or disk)
+            store.put(job.key, entry)
         store.utterances_computed += 1
         disk.put(job.key, _to_arrays(entry))
         items[job.index] = entry

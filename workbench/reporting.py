@@ -164,6 +164,8 @@ def add_alignments(rep: Report, evaluation, *, system: str | None = None, worst:
                 rep.table(errors[cols], caption="where the errors sit", float_format="{:.3f}")
         except WorkbenchError as exc:  # one utterance that cannot be aligned never loses the others
             rep.text(f"{uid}: not aligned ({exc})")
+        except Exception as exc:  # nor does a figure that fails to draw: the report says why
+            rep.text(f"{uid}: alignment not drawn ({exc.__class__.__name__}: {exc})")
     return rep
 
 

@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import assets, settings
-from .errors import ModelNotAvailableError
+from .errors import AssetIntegrityError, ModelNotAvailableError
 from .specs import ModelSpec
 
 DTYPES = ("float32", "float16", "bfloat16", "int8")
@@ -240,9 +240,16 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
         if spec.revision:
             kwargs["revision"] = spec.revision
         cls = Wav2Vec2ForCTC if spec.kind == "ctc" else Wav2Vec2ForPreTraining
+        from safetensors import SafetensorError
+
         try:
             model = cls.from_pretrained(where, **kwargs)
             fe = Wav2Vec2FeatureExtractor.from_pretrained(where, **kwargs)
+        except SafetensorError as exc:  # a truncated or overwritten weights file
+            raise AssetIntegrityError(
+                f"{spec.name}: {Path(str(where)) / 'model.safetensors'} cannot be read ({exc}); the file is damaged "
+                f"or incomplete — delete it and fetch it again (workbench fetch {spec.name}) or re-export the "
+                f"checkpoint") from exc
         except (OSError, ValueError, EnvironmentError) as exc:
             raise _unavailable(spec, exc) from exc
         tok = None

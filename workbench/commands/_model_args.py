@@ -13,6 +13,8 @@ def resolve_model(registry, value: str) -> str:
         return value  # unknown names fail later with the registry's own error (close matches listed)
     name = path.stem if path.suffix == ".onnx" else path.name
     if name in known:
-        name = str(path)
+        if registry.spec(name).location == str(path.resolve()):
+            return name  # the same checkpoint, registered by an earlier command in this process
+        name = f"{path.parent.name}/{name}" if f"{path.parent.name}/{name}" not in known else str(path)
     registry.register(name, path, replace_existing=True, description=f"local checkpoint {path}")
     return name

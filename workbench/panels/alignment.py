@@ -99,6 +99,7 @@ class AlignmentPanel(Panel):
             session.observe(self._on_session_utterance, "selected_utterance")
             session.observe(self._on_session_word, "selected_word")
             session.observe(self._on_session_span, "selected_span")
+            session.observe(self._on_session_corpus, "corpus")
 
         self.layout = widgets.VBox([
             widgets.HTML(f"<h3>{self.title}</h3>"),
@@ -301,6 +302,21 @@ class AlignmentPanel(Panel):
         return word
 
     # ------------------------------------------------------------------ session
+    def _on_session_corpus(self, change) -> None:
+        """The session's corpus changed (loaded, or an utterance added): offer its utterances."""
+        if change.new is None:
+            return
+        if change.new is not change.old:  # a different corpus may reuse ids: its analyses are not ours
+            self._analyses = {}
+        self.corpus = change.new
+        current = self.utterance.value
+        ids = self._ids()
+        self.utterance.index = None  # replacing options would otherwise select (and draw) the first
+        self.utterance.options = ids
+        wanted = self.session.selected_utterance if self.session.selected_utterance in ids else current
+        if wanted in ids:
+            self.utterance.value = wanted
+
     def _on_session_utterance(self, change) -> None:
         uid = change.new
         if uid and uid != self.utterance.value and uid in self.utterance.options:

@@ -291,7 +291,12 @@ class Workbench:
 
     # ------------------------------------------------------------------ links
     def _sync_corpus(self, change: Change) -> None:
-        """Bring the transcribe and alignment panels up to date with the session's corpus."""
+        """Rescore a grown corpus in the transcribe panel; tell the analysis panels it changed.
+
+        The transcribe and alignment panels follow the session's corpus themselves (their own
+        ``corpus`` observers run after this one); the app adds what only it knows: whether the
+        table was already scored and should be brought up to date.
+        """
         corpus = self.session.corpus
         ids = tuple(corpus.ids()) if corpus is not None else ()
         replaced = change.name == "corpus" and change.old is not corpus
@@ -300,24 +305,12 @@ class Workbench:
         grown = not replaced and ids[: len(self._known_ids)] == self._known_ids
         self._known_ids = ids
         t = self.panels.get("transcribe")
-        if t is not None:
-            rerun = t.result is not None and grown and t.corpus is corpus
-            t.corpus = corpus
-            t._show_corpus()  # the panel has no public refresh for a corpus that grew in place
-            if rerun:
+        if t is not None and t.result is not None:
+            if grown:
+                t.corpus = corpus  # before the panel's own observer: the rerun scores the grown corpus
                 self._autorun("transcribe", t)
-            elif t.result is not None and replaced:
+            elif replaced:
                 t.set_status("the corpus changed: press Run to score it")
-        a = self.panels.get("alignment")
-        if a is not None:
-            if replaced or a.corpus is not corpus:
-                self._rebuild("alignment")
-            else:
-                current = self.session.selected_utterance if self.session.selected_utterance in ids else a.utterance.value
-                a.utterance.index = None  # options replaced without jumping to the first utterance
-                a.utterance.options = list(ids)
-                if current is not None:
-                    a.utterance.value = current
         for name in ("codebook", "embedding"):
             p = self.panels.get(name)
             if p is not None and p.result is not None:

@@ -16,7 +16,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..corpus import Corpus, Utterance
+from ..corpus import Utterance
 from ..errors import TextError
 from .base import Panel, set_figure, wav_bytes
 
@@ -185,22 +185,18 @@ class SynthesisPanel(Panel):
         if self.result is None:
             raise TextError("synthesize something first, then send it to the session")
         corpus = self.session.corpus
-        created = corpus is None
-        if created:
-            corpus = Corpus([], name="synthesized")
-        existing = set(corpus.ids())
+        existing = set(corpus.ids()) if corpus is not None else set()
         self._sent += 1
         uid = f"synth-{self._sent:04d}"
         while uid in existing:
             self._sent += 1
             uid = f"synth-{self._sent:04d}"
         audio = self.result.resampled(16_000)
-        corpus.add(Utterance(id=uid, array=audio, sample_rate=16_000, text=self.result.plain_text,
-                             speaker=self.result.voice, duration=len(audio) / 16_000,
-                             extra={"source": "kokoro", "speed": self.result.speed}))
-        if created:
-            self.session.corpus = corpus
         self.session.results["synthesis"] = self.result
-        self.session.select(uid)
+        # adds in place, tells every corpus observer (the other panels) and selects the new utterance
+        self.session.add_utterance(Utterance(id=uid, array=audio, sample_rate=16_000, text=self.result.plain_text,
+                                             speaker=self.result.voice, duration=len(audio) / 16_000,
+                                             extra={"source": "kokoro", "speed": self.result.speed}))
+        corpus = self.session.corpus
         self.set_status(f"added {uid} to the session's corpus ({len(corpus)} utterances) and selected it", kind="ok")
         return uid

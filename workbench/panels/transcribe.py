@@ -86,6 +86,7 @@ class TranscribePanel(Panel):
         self.table.observe(self._on_row, "value")
         if session is not None:
             session.observe(self._on_session, "selected_utterance")
+            session.observe(self._on_session_corpus, "corpus")
 
         self._show_corpus()
         self.layout = widgets.VBox([
@@ -106,10 +107,17 @@ class TranscribePanel(Panel):
 
     # ------------------------------------------------------------------ corpus
     def load_corpus(self, path: str) -> Corpus:
-        """Load a manifest or folder as the panel's corpus."""
+        """Load a manifest or folder as the panel's corpus (and the session's, when there is one)."""
         self.corpus = Corpus.load(path.strip())
         self._show_corpus()
+        if self.session is not None and self.session.corpus is not self.corpus:
+            self.session.corpus = self.corpus
         return self.corpus
+
+    def _on_session_corpus(self, change) -> None:
+        """Another panel (or the notebook) changed the session's corpus: show it."""
+        self.corpus = change.new
+        self._show_corpus()
 
     def _on_upload(self, files) -> None:
         import numpy as np
@@ -133,6 +141,11 @@ class TranscribePanel(Panel):
             added.append(uid)
         self.corpus = corpus
         self._show_corpus()
+        if self.session is not None:
+            if self.session.corpus is corpus:
+                self.session.notify("corpus", old=corpus)
+            else:
+                self.session.corpus = corpus
         self.set_status(f"added {len(added)} uploaded file(s): {', '.join(added)}", kind="ok")
 
     def _show_corpus(self) -> None:
@@ -213,6 +226,7 @@ class TranscribePanel(Panel):
                          f"{int(r['deletions']):2d} {int(r['insertions']):2d}  {int(r['ref_words'])}")
             options.append((label, uid))
         keep = self.selected if self.selected in {v for _, v in options} else None
+        self.table.index = None  # else new options select their first row, which reads as a click
         self.table.options = options
         self.table.value = keep
 

@@ -8,6 +8,7 @@ leaks or shows twice in notebooks).  ``time_range=(t0, t1)`` (seconds) zooms any
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 OP_COLOURS = {"substitute": "#ef6c00", "delete": "#c62828", "insert": "#6a1b9a", "equal": "#2e7d32"}
 WORD_COLOUR = "#1565c0"
@@ -68,9 +69,10 @@ def _mark_words(ax, alignment, *, ymax: float = 1.0, label: bool = True, errors=
 
 
 def _isnan(v) -> bool:
+    """True for None, NaN and pandas' NA (nullable integer columns hold ``pd.NA``)."""
     try:
-        return v is None or bool(np.isnan(v))
-    except TypeError:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
         return False
 
 

@@ -16,8 +16,8 @@ from ..specs import PACKAGE_CHECKPOINTS
 from .train import CTCTrainer, Pretrainer, TrainConfig, load_manifest
 
 PRETRAIN = TrainConfig(steps=1200, lr=5e-4, warmup=100, batch_size=8, max_batch_seconds=32.0, save_every=100)
-FINETUNE = TrainConfig(steps=6000, lr=1e-3, warmup=300, batch_size=8, max_batch_seconds=32.0, save_every=200,
-                       speed_perturb=0.1)
+FINETUNE = TrainConfig(steps=8000, lr=1e-3, warmup=300, batch_size=8, max_batch_seconds=32.0, save_every=200,
+                       speed_perturb=0.1, pad_augment=0.3, concat_augment=0.2)
 
 
 def run_recipe(run_dir: Path, *, data_dir: Path, stages=("pretrain", "ctc", "export"), smoke: bool = False,

@@ -42,6 +42,8 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (and save) after this much wall time; resume later
     threads: int | None = None
     speed_perturb: float = 0.0  # CTC: resample each clip by a random factor in 1 +- this
+    pad_augment: float = 0.0  # CTC: share of batches given extra zero padding (robust to batched inference)
+    concat_augment: float = 0.0  # CTC: share of batches whose clips are joined in pairs (robust to long audio)
 
 
 def _text_to_labels(text: str) -> list[int]:
@@ -184,7 +186,7 @@ class _Loop:
             self.sched.step()
             self.step += 1
             if self.step % cfg.log_every == 0 or self.step == 1:
-                entry = {"step": self.step, "loss": round(float(loss), 4), "grad": round(grad, 3),
+                entry = {"step": self.step, "loss": round(float(loss.detach()), 4), "grad": round(grad, 3),
                          "lr": self.sched.get_last_lr()[0], "minutes": round((self.elapsed + time.time() - start) / 60, 2),
                          **extra}
                 self.log.append(entry)
@@ -292,17 +294,31 @@ class CTCTrainer(_Loop):
     def loss(self, idx):
         import torch
 
-        rows = self.rows
+        rng = np.random.default_rng(self.cfg.seed * 1_000_003 + self.step)
+        rows = {i: self.rows[i] for i in idx}
         if self.cfg.speed_perturb:
-            rng = np.random.default_rng(self.cfg.seed * 1_000_003 + self.step)
-            rows = {}
             for i in idx:  # tempo/pitch perturbation by linear-interpolation resampling
                 a = self.rows[i]["array"]
                 factor = 1.0 + rng.uniform(-self.cfg.speed_perturb, self.cfg.speed_perturb)
                 rows[i] = {"array": np.interp(np.arange(0, len(a) - 1, factor), np.arange(len(a)), a)
                            .astype(np.float32)}
+        labels = {i: self.rows[i]["labels"] for i in idx}
+        if self.cfg.concat_augment and len(idx) > 1 and rng.random() < self.cfg.concat_augment:
+            # join clips in pairs with a short pause: long-form inputs, as chunked inference sees
+            pause = np.zeros(int(rng.uniform(0.1, 0.6) * 16_000), dtype=np.float32)
+            joined = {}
+            for a, b in zip(idx[::2], idx[1::2]):
+                joined[a] = {"array": np.concatenate([rows[a]["array"], pause, rows[b]["array"]])}
+                labels[a] = labels[a] + [VOCAB["|"]] + labels[b]
+            if len(idx) % 2:
+                joined[idx[-1]] = rows[idx[-1]]
+            rows, idx = joined, list(joined)
         x = _pad(rows, idx)
-        labels = [self.rows[i]["labels"] for i in idx]
+        if self.cfg.pad_augment and rng.random() < self.cfg.pad_augment:
+            # zero padding past the longest clip, with no attention mask: how group-norm models are batched
+            extra = int(x.shape[1] * rng.uniform(0.05, 0.5))
+            x = torch.cat([x, x.new_zeros(x.shape[0], extra)], dim=1)
+        labels = [labels[i] for i in idx]
         width = max(len(l) for l in labels)
         y = torch.full((len(idx), width), -100, dtype=torch.long)
         for k, l in enumerate(labels):
