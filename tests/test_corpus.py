@@ -126,6 +126,18 @@ def test_csv_manifest_with_alternative_columns_and_bad_rows(tmp_path):
     assert Corpus.load(tmp_path / "m.tsv")[0].text == "TAB SEPARATED"
 
 
+def test_csv_line_that_is_not_utf8_is_one_problem_row(tmp_path):
+    for name in "abc":
+        _wav(tmp_path / f"{name}.wav", 0.5)
+    (tmp_path / "m.csv").write_bytes(b"\xef\xbb\xbfaudio,text\na.wav,FIRST\nb.wav,caf\xe9\nc.wav,THIRD\n")
+    corpus = Corpus.load(tmp_path / "m.csv")
+    assert [u.text for u in corpus] == ["FIRST", "THIRD"]  # the BOM is not part of the first column's name
+    assert [p.row for p in corpus.problems] == ["line 3"] and "UTF-8" in corpus.problems[0].reason
+    (tmp_path / "bad.csv").write_bytes(b"aud\xe9o,text\na.wav,X\n")
+    with pytest.raises(CorpusError, match="header"):
+        Corpus.load(tmp_path / "bad.csv")
+
+
 # ------------------------------------------------------------------------------------------ folder
 def test_folder_of_audio_with_same_named_txt_references(tmp_path):
     root = tmp_path / "clips"

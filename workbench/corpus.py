@@ -164,13 +164,7 @@ class Corpus:
         """NeMo-style JSON lines: ``audio_filepath``, ``text``, ``duration`` (+ any other keys)."""
         manifest = _must_exist(Path(manifest), "JSONL manifest")
         utts, problems = [], []
-        for line_no, raw in enumerate(manifest.read_bytes().splitlines(), 1):
-            try:  # decode line by line: one bad line is a problem row, not a lost corpus
-                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append(Problem(str(manifest), f"line {line_no}",
-                                        f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-save the manifest as UTF-8"))
-                continue
+        for line_no, line in enumerate(_utf8_lines(manifest, problems), 1):
             if not line.strip():
                 continue
             try:
@@ -191,17 +185,10 @@ class Corpus:
         manifest = _must_exist(Path(manifest), "CSV manifest")
         delim = "\t" if manifest.suffix == ".tsv" else ","
         utts, problems = [], []
-        lines = []
-        for line_no, raw in enumerate(manifest.read_bytes().splitlines(keepends=True), 1):
-            try:  # decode line by line so one bad line does not lose the others
-                lines.append(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
-            except UnicodeDecodeError as exc:
-                if line_no == 1:
-                    raise CorpusError(f"{manifest}: the header line is not UTF-8 text; re-save the file as UTF-8") from exc
-                problems.append(Problem(str(manifest), f"line {line_no}",
-                                        f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-save the manifest as UTF-8"))
-                lines.append("\n")  # keep line numbers in step; DictReader skips the blank row
-        reader = csv.DictReader(lines, delimiter=delim)
+        lines = _utf8_lines(manifest, problems)
+        if problems and problems[0].row == "line 1":
+            raise CorpusError(f"{manifest}: the header line is not UTF-8 text; re-save the file as UTF-8")
+        reader = csv.DictReader(lines, delimiter=delim)  # a bad line is blank here, and DictReader skips it
         for row in reader:
             utt = _row_to_utterance({k: v for k, v in row.items() if k is not None}, manifest, reader.line_num, problems)
             if utt is not None:
@@ -265,6 +252,20 @@ def _row_to_utterance(row: dict, manifest: Path, line_no: int, problems: list[Pr
     return Utterance(id=uid, audio=str(audio), text=None if text is None else str(text),
                      speaker=None if row.get("speaker") in (None, "") else str(row["speaker"]), duration=duration,
                      extra={k: v for k, v in row.items() if k not in known})
+
+
+def _utf8_lines(manifest: Path, problems: list[Problem]) -> list[str]:
+    """The file's lines, decoded one by one: a line that is not UTF-8 becomes a problem row (and
+    an empty line, so line numbers stay in step) instead of losing the whole corpus."""
+    lines = []
+    for line_no, raw in enumerate(manifest.read_bytes().splitlines(keepends=True), 1):
+        try:
+            lines.append(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(str(manifest), f"line {line_no}",
+                                    f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-save the manifest as UTF-8"))
+            lines.append("\n")
+    return lines
 
 
 def _must_exist(path: Path, what: str) -> Path:

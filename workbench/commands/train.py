@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="build the demo checkpoints (Kokoro speech -> pretraining -> CTC)")
-    p.add_argument("--stage", choices=["data", "pretrain", "ctc", "all"], default="all")
+    p.add_argument("--stage", choices=["data", "pretrain", "ctc", "all", "card"], default="all")
     p.add_argument("--run-dir", type=Path, default=Path("runs/recipe"), help="checkpoints and logs (resumable)")
     p.add_argument("--data-dir", type=Path, default=None, help="training speech (default: RUN_DIR/data)")
     p.add_argument("--n-train", type=int, default=1600, help="training sentences to synthesize")
@@ -25,6 +25,14 @@ def run(args: argparse.Namespace) -> int:
     from ..recipe.data import make_data
     from ..recipe.run import default_export_dir, run_recipe
 
+    if args.stage == "card":  # measure the shipped checkpoints and rewrite their model cards
+        from ..recipe.card import SHIPPED_HISTORY, measure, write_cards
+
+        figures = measure()
+        write_cards(figures, checkpoints=default_export_dir(), history=SHIPPED_HISTORY)
+        print(json.dumps({k: figures[k] for k in ("ctc", "alignment")}, indent=1))
+        print(f"wrote {default_export_dir()}/*/README.md and metrics.json")
+        return 0
     run_dir = Path(tempfile.mkdtemp(prefix="wb-smoke-")) if args.smoke else args.run_dir
     data_dir = args.data_dir or run_dir / "data"
     if args.stage in ("data", "all"):

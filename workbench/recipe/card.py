@@ -71,58 +71,103 @@ def measure(registry=None, *, corpus_path: Path | None = None) -> dict:
     }
 
 
-def write_cards(figures: dict, *, checkpoints: Path, training: dict) -> None:
-    """README.md model cards + metrics.json next to the weights."""
-    (checkpoints / "metrics.json").write_text(json.dumps({"figures": figures, "training": training}, indent=1))
-    common = (f"Measured {date.today()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
-              f"held-out set `datasets/kokoro-eval` ({figures['eval_set']['utterances']} utterances, "
-              f"{figures['eval_set']['minutes']} min, voices {', '.join(figures['eval_set']['voices'])} — "
-              "voices and sentences never seen in training).")
-    ctc = figures["ctc"]
-    ali = figures["alignment"]
+def training_summary(folder: Path) -> dict:
+    """Steps, wall minutes, last logged loss and parameter count from a checkpoint folder."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    log_path = folder / "training_log.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else []
+    params = 0
+    with safe_open(str(folder / "model.safetensors"), "np") as fh:
+        for key in fh.keys():
+            params += int(np.prod(fh.get_slice(key).get_shape()))
+    last = log[-1] if log else {}
+    tail = [r["loss"] for r in log[-8:] if "loss" in r]
+    return {"steps": last.get("step"), "wall_minutes": last.get("minutes"), "params": params,
+            "final_loss_mean_of_last_8_logs": round(float(np.mean(tail)), 3) if tail else None}
+
+
+def write_cards(figures: dict, *, checkpoints: Path, history: dict[str, str] | None = None) -> None:
+    """README.md model cards + metrics.json next to the weights.
+
+    ``history`` holds a free-text paragraph per model (how the shipped weights were actually
+    trained, e.g. a resumed run), printed verbatim under "Training".
+    """
+    checkpoints = Path(checkpoints)
+    history = history or {}
+    training = {name: training_summary(checkpoints / name) for name in ("w2v2-tiny", "w2v2-tiny-ctc")}
+    (checkpoints / "metrics.json").write_text(json.dumps({"measured": str(date.today()), "figures": figures,
+                                                          "training": training}, indent=1) + "\n")
+    common = (f"Measured {date.today()} on {platform.machine()} CPU, held-out set `datasets/kokoro-eval` "
+              f"({figures['eval_set']['utterances']} utterances, {figures['eval_set']['minutes']} min, voices "
+              f"{', '.join(figures['eval_set']['voices'])}: voices and sentences never seen in training). "
+              "Re-measure with `workbench train --stage card`.")
+    ctc, ali = figures["ctc"], figures["alignment"]
+    bars = {"WER <= 25%": ctc["wer"] <= 0.25, "CER <= 10%": ctc["cer"] <= 0.10,
+            "median word start <= 60 ms": (ali["start_median_ms"] or 1e9) <= 60}
+    bar_line = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items())
+    t_ctc, t_pre = training["w2v2-tiny-ctc"], training["w2v2-tiny"]
+    by_voice = figures["ctc"].get("by_voice") or []
     for name, body in (
-        ("w2v2-tiny-ctc", f"""# w2v2-tiny-ctc — the workbench's demo CTC checkpoint
+        ("w2v2-tiny-ctc", f"""# w2v2-tiny-ctc: the workbench's demo CTC checkpoint
 
-A small `Wav2Vec2ForCTC` of the wav2vec2-base family (same 7-layer conv feature encoder strides,
-320x downsampling, 50 frames/s; {training.get('params_ctc', '?')} parameters) with the exact
-wav2vec2-base-960h character vocabulary (32 tokens, `<pad>`=blank=0, `|`=4). Fine-tuned with CTC from
-`w2v2-tiny` on synthetic speech made by Kokoro-82M (see `workbench/recipe/`).
+A small `Wav2Vec2ForCTC` of the wav2vec2-base family (the same 7-layer conv feature encoder,
+320x downsampling, 50 frames/s; 4 transformer layers of width 192; {t_ctc['params']:,} parameters) with
+the exact wav2vec2-base-960h character vocabulary (32 tokens, `<pad>` = blank = 0, `|` = 4) and
+feature-extractor settings (group norm, zero padding, no attention mask). Fine-tuned with CTC from
+`w2v2-tiny` on synthetic speech made by Kokoro-82M (`workbench/recipe/`).
 
-**Not a real recogniser**: it knows a few hundred words of a template grammar spoken by Kokoro voices.
-It exists so that transcripts, alignments and codebooks behave realistically offline.
+**Not a real recogniser.** It has heard a ~340-word template grammar spoken by 24 Kokoro voices.
+It exists so that transcripts, alignments and embeddings behave like a trained model's offline;
+use `wav2vec2-base-960h` for real speech.
 
 ## Figures
 {common}
 
 | measure | value |
 |---|---|
-| WER (greedy, default normaliser) | {ctc['wer']:.1%} (95% CI {ctc['wer_ci95'][0]:.1%}–{ctc['wer_ci95'][1]:.1%}) |
+| WER (greedy, default normaliser) | {ctc['wer']:.1%} (95% CI {ctc['wer_ci95'][0]:.1%} to {ctc['wer_ci95'][1]:.1%}) |
 | CER | {ctc['cer']:.1%} |
-| forced-alignment word start, median abs. diff to Kokoro's own timings | {ali['start_median_ms']} ms ({ali['words']} words; {ali['start_within_60ms']:.0%} within 60 ms) |
-| word end, median abs. diff (ends include following pauses in Kokoro's timing) | {ali['end_median_ms']} ms |
+| forced-alignment word start vs Kokoro's own timings, median abs. difference | {ali['start_median_ms']} ms ({ali['words']} words; {ali['start_within_60ms']:.0%} within 60 ms) |
+| word end, median abs. difference (Kokoro's ends can include a following pause) | {ali['end_median_ms']} ms |
 
-Quality bars of issue #7: WER ≤ 25%, CER ≤ 10%, median start difference ≤ 60 ms.
+By voice:
+
+{_table(by_voice)}
+
+Quality bars of the checkpoint issue: {bar_line}.
 
 ## Training
-{json.dumps(training.get('ctc', {}), indent=1)}
+{t_ctc['steps']} CTC steps, {t_ctc['wall_minutes']} min wall clock on a 2-core CPU; mean loss of the last
+logged steps {t_ctc['final_loss_mean_of_last_8_logs']}. The step-by-step log is `training_log.json`.
 
-Reproduce: `workbench train --stage all --export` (seeded, resumable; see `workbench/recipe/run.py`).
+{history.get('w2v2-tiny-ctc', '')}
+
+Reproduce: `workbench train --stage all --export` (seeded and resumable; the configuration is
+`FINETUNE` in `workbench/recipe/run.py`).
 """),
-        ("w2v2-tiny", f"""# w2v2-tiny — the workbench's demo self-supervised checkpoint
+        ("w2v2-tiny", f"""# w2v2-tiny: the workbench's demo self-supervised checkpoint
 
-A small `Wav2Vec2ForPreTraining` (conv feature encoder with 320x downsampling, 4 transformer layers,
-product quantizer with 2 groups x 320 codevectors) trained with the model's own contrastive + diversity loss
-(masks from `_compute_mask_indices`, negatives from `_sample_negative_indices`) on Kokoro speech.
+A small `Wav2Vec2ForPreTraining` (the wav2vec2-base conv feature encoder with 320x downsampling,
+4 transformer layers of width 192, a product quantizer with 2 groups x 320 codevectors;
+{t_pre['params']:,} parameters) trained with the model's own contrastive + diversity loss (masks from
+`_compute_mask_indices`, negatives from `_sample_negative_indices`, Gumbel temperature 2.0 to 0.5)
+on Kokoro speech.
 
 ## Codebook usage on the held-out set
 {common}
 
 {_table(figures['codebook'])}
 
-A collapsed codebook would have perplexity 1 per group; uniform use of all codes 320 per group.
+Hard perplexity: exp(entropy) of the argmax code distribution over all frames; soft: the model's own
+`codevector_perplexity` on the same frames. A collapsed codebook has perplexity 1 per group; uniform
+use of every code, 320.
 
 ## Training
-{json.dumps(training.get('pretrain', {}), indent=1)}
+{t_pre['steps']} steps, {t_pre['wall_minutes']} min wall clock on a 2-core CPU (2 s random crops, batches of 8).
+
+{history.get('w2v2-tiny', '')}
 """),
     ):
         (checkpoints / name / "README.md").write_text(body)
