@@ -15,6 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=1600, help="training sentences to synthesize")
     p.add_argument("--pretrain-steps", type=int, default=None)
     p.add_argument("--ctc-steps", type=int, default=None)
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="CTC stage: start from this Hugging Face checkpoint folder (e.g. to continue the shipped "
+                        "w2v2-tiny-ctc with a fresh schedule) instead of the pretraining export")
+    p.add_argument("--lr", type=float, default=None, help="CTC stage: peak learning rate (default: the recipe's)")
+    p.add_argument("--warmup", type=int, default=None, help="CTC stage: warm-up steps (default: the recipe's)")
+    p.add_argument("--dropout", type=float, default=None, help="CTC stage: set every dropout to this")
     p.add_argument("--max-minutes", type=float, default=None, help="stop a stage after this long (resume later)")
     p.add_argument("--export", action="store_true", help="copy the finished models into the package")
     p.add_argument("--smoke", action="store_true", help="a few steps on a few utterances in a temp folder")
@@ -42,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     stages = ("pretrain", "ctc", "export") if args.stage == "all" else (args.stage, "export")
     out = run_recipe(run_dir, data_dir=data_dir, stages=stages, smoke=args.smoke, pretrain_steps=args.pretrain_steps,
-                     ctc_steps=args.ctc_steps, max_minutes=args.max_minutes,
+                     ctc_steps=args.ctc_steps, max_minutes=args.max_minutes, init_from=args.init_from,
+                     ctc_overrides={k: v for k, v in (("lr", args.lr), ("warmup", args.warmup),
+                                                       ("dropout", args.dropout)) if v is not None},
                      export_to=default_export_dir() if args.export and not args.smoke else None)
     print(json.dumps(out, indent=1))
     return 0

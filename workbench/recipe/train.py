@@ -44,6 +44,7 @@ class TrainConfig:
     speed_perturb: float = 0.0  # CTC: resample each clip by a random factor in 1 +- this
     pad_augment: float = 0.0  # CTC: share of batches given extra zero padding (robust to batched inference)
     concat_augment: float = 0.0  # CTC: share of batches whose clips are joined in pairs (robust to long audio)
+    dropout: float | None = None  # CTC: set every dropout of the model to this (None: the config's own)
 
 
 def _text_to_labels(text: str) -> list[int]:
@@ -273,6 +274,44 @@ class Pretrainer(_Loop):
         return save_model(self.model, folder, kind="pretraining")
 
 
+def ctc_batch(all_rows: list[dict], idx: list[int], cfg: TrainConfig, rng: np.random.Generator):
+    """One CTC batch (padded audio tensor, label lists) with the configured augmentations.
+
+    Speed perturbation resamples each clip by a factor in 1 +- ``speed_perturb``;
+    ``concat_augment`` joins the clips in pairs with a 0.1-0.6 s pause (labels joined by the
+    word delimiter); ``pad_augment`` adds 5-50% extra zeros after the longest clip.
+    """
+    rows = {i: all_rows[i] for i in idx}
+    if cfg.speed_perturb:
+        for i in idx:  # tempo/pitch perturbation by linear-interpolation resampling
+            a = all_rows[i]["array"]
+            factor = 1.0 + rng.uniform(-cfg.speed_perturb, cfg.speed_perturb)
+            rows[i] = {"array": np.interp(np.arange(0, len(a) - 1, factor), np.arange(len(a)), a).astype(np.float32)}
+    labels = {i: all_rows[i]["labels"] for i in idx}
+    if cfg.concat_augment and len(idx) > 1 and rng.random() < cfg.concat_augment:
+        # long-form inputs, as chunked inference sees them
+        pause = np.zeros(int(rng.uniform(0.1, 0.6) * 16_000), dtype=np.float32)
+        joined = {}
+        for a, b in zip(idx[::2], idx[1::2]):
+            joined[a] = {"array": np.concatenate([rows[a]["array"], pause, rows[b]["array"]])}
+            labels[a] = labels[a] + [VOCAB["|"]] + labels[b]
+        if len(idx) % 2:
+            joined[idx[-1]] = rows[idx[-1]]
+        rows, idx = joined, list(joined)
+    x = _pad(rows, idx)
+    if cfg.pad_augment and rng.random() < cfg.pad_augment:
+        # zero padding past the longest clip, no attention mask: how group-norm models are batched
+        extra = int(x.shape[1] * rng.uniform(0.05, 0.5))
+        x = torch_cat_zeros(x, extra)
+    return x, [labels[i] for i in idx]
+
+
+def torch_cat_zeros(x, extra: int):
+    import torch
+
+    return torch.cat([x, x.new_zeros(x.shape[0], extra)], dim=1)
+
+
 class CTCTrainer(_Loop):
     stage = "ctc"
 
@@ -284,43 +323,22 @@ class CTCTrainer(_Loop):
         import torch
         from transformers import Wav2Vec2ForCTC
 
+        drop = {} if self.cfg.dropout is None else {
+            k: self.cfg.dropout for k in ("hidden_dropout", "attention_dropout", "activation_dropout",
+                                          "feat_proj_dropout", "final_dropout")}
         if self.init_from is None:
-            return new_model("ctc", seed=self.cfg.seed)
+            return new_model("ctc", seed=self.cfg.seed, **drop)
         torch.manual_seed(self.cfg.seed)
-        model = Wav2Vec2ForCTC.from_pretrained(str(self.init_from), vocab_size=len(VOCAB), pad_token_id=0,
-                                               ctc_loss_reduction="mean", ctc_zero_infinity=True)
-        return model
+        return Wav2Vec2ForCTC.from_pretrained(str(self.init_from), vocab_size=len(VOCAB), pad_token_id=0,
+                                              ctc_loss_reduction="mean", ctc_zero_infinity=True, **drop)
 
     def loss(self, idx):
         import torch
 
         rng = np.random.default_rng(self.cfg.seed * 1_000_003 + self.step)
-        rows = {i: self.rows[i] for i in idx}
-        if self.cfg.speed_perturb:
-            for i in idx:  # tempo/pitch perturbation by linear-interpolation resampling
-                a = self.rows[i]["array"]
-                factor = 1.0 + rng.uniform(-self.cfg.speed_perturb, self.cfg.speed_perturb)
-                rows[i] = {"array": np.interp(np.arange(0, len(a) - 1, factor), np.arange(len(a)), a)
-                           .astype(np.float32)}
-        labels = {i: self.rows[i]["labels"] for i in idx}
-        if self.cfg.concat_augment and len(idx) > 1 and rng.random() < self.cfg.concat_augment:
-            # join clips in pairs with a short pause: long-form inputs, as chunked inference sees
-            pause = np.zeros(int(rng.uniform(0.1, 0.6) * 16_000), dtype=np.float32)
-            joined = {}
-            for a, b in zip(idx[::2], idx[1::2]):
-                joined[a] = {"array": np.concatenate([rows[a]["array"], pause, rows[b]["array"]])}
-                labels[a] = labels[a] + [VOCAB["|"]] + labels[b]
-            if len(idx) % 2:
-                joined[idx[-1]] = rows[idx[-1]]
-            rows, idx = joined, list(joined)
-        x = _pad(rows, idx)
-        if self.cfg.pad_augment and rng.random() < self.cfg.pad_augment:
-            # zero padding past the longest clip, with no attention mask: how group-norm models are batched
-            extra = int(x.shape[1] * rng.uniform(0.05, 0.5))
-            x = torch.cat([x, x.new_zeros(x.shape[0], extra)], dim=1)
-        labels = [labels[i] for i in idx]
+        x, labels = ctc_batch(self.rows, idx, self.cfg, rng)
         width = max(len(l) for l in labels)
-        y = torch.full((len(idx), width), -100, dtype=torch.long)
+        y = torch.full((len(labels), width), -100, dtype=torch.long)
         for k, l in enumerate(labels):
             y[k, : len(l)] = torch.tensor(l)
         out = self.model(x, labels=y)
