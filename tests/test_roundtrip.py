@@ -76,14 +76,17 @@ def test_roundtrip_save(rt, tmp_path):
 
 @requires_kokoro_assets
 @requires_trained
-def test_trained_model_understands_kokoro(shared_registry):
+def test_trained_model_understands_kokoro(shared_registry, eval_corpus):
     from workbench.roundtrip import roundtrip
 
-    texts = ["The old teacher opened the window in the morning.", "My sister bought three apples at the market."]
-    result = roundtrip(texts, ["af_heart"], model="w2v2-tiny-ctc", registry=shared_registry, n_boot=0)
-    assert result.per_voice.wer.iloc[0] < 0.5  # a loose bar: the demo model is small
-    if result.timing is not None and len(result.timing):
-        assert result.per_voice.start_mae.iloc[0] < 0.25
+    texts = [u.text for u in eval_corpus.subset(4)]  # held-out sentences of the recipe's grammar
+    trained = roundtrip(texts, ["af_heart"], model="w2v2-tiny-ctc", registry=shared_registry, n_boot=0)
+    random = roundtrip(texts, ["af_heart"], model="rand-ctc", registry=shared_registry, n_boot=0)
+    wer, chance = trained.per_voice.wer.iloc[0], random.per_voice.wer.iloc[0]
+    # the demo checkpoint is weak (held-out WER 73%, see its model card) but far from a random model
+    assert chance > 0.95 and wer < 0.85 and wer < chance - 0.15, (wer, chance)
+    if trained.timing is not None and len(trained.timing):
+        assert trained.per_voice.start_mae.iloc[0] < 0.3
 
 
 @requires_kokoro_assets

@@ -525,6 +525,10 @@ class _Job:
     audio: np.ndarray | None = field(default=None, repr=False)  # None: reloaded when its batch runs
 
 
+#: Checkpoints without an attention mask: the most a batch may pad its shortest clip, as a
+#: share of that clip's length (padding moves a mask-less model's emissions; see the docstring).
+MAX_PADDING_NO_MASK = 0.1
+
 #: Decoded audio kept in memory between the cache check and the forward pass (samples);
 #: beyond it clips are decoded again when their batch runs, so a large corpus stays bounded.
 AUDIO_MEMORY_SAMPLES = 64_000_000  # 256 MB of float32, about 67 minutes at 16 kHz
@@ -534,14 +538,16 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
             layers=None, codes: bool = False, device: str = "auto", dtype: str = "float32",
             batch_size: int = 8, max_batch_seconds: float = 160.0, chunk_length_s: float = 30.0,
             stride_length_s: float = 5.0, max_unchunked_s: float = 60.0, cache: bool = True,
-            progress: bool | None = None) -> AnalysisResult:
+            progress: bool | None = None, max_padding: float | None = None) -> AnalysisResult:
     """Run ``model`` once per utterance of ``source`` and return every per-utterance analysis.
 
     ``layers``: hidden-state layers to keep (ints, ``"all"``, or None); ``codes``: quantizer
     code indices (pretraining models).  Results come from the memory store or the disk cache
     when the same model revision, audio and options were seen before (``cache=False`` skips
     both lookups and always computes).  Clips up to ``max_batch_seconds`` of padded audio
-    are batched (``batch_size=1``: one by one, no padding; see the module docstring);
+    are batched (``batch_size=1``: one by one, no padding; see the module docstring); for
+    checkpoints without an attention mask a batch never pads its shortest clip by more than
+    ``max_padding`` of its length (default :data:`MAX_PADDING_NO_MASK`; ``inf``: no limit);
     clips longer than ``max_unchunked_s`` run in ``chunk_length_s`` windows overlapping by
     ``stride_length_s`` on each side.  ``progress``: a tqdm bar (default: on unless
     ``WORKBENCH_PROGRESS=0``).  A failing utterance becomes an error row; the others are
@@ -655,11 +661,15 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
         for j, arrays in zip(batch, outs):
             finish(j, arrays, chunked=False)
 
-    # sorted by length, so each batch pads little; bounded by count and by padded samples
+    # sorted by length, so each batch pads little; bounded by count, by padded samples and (no
+    # attention mask) by how much the shortest clip is padded
     max_samples = max_batch_seconds * sr
+    if max_padding is None:
+        max_padding = float("inf") if bundle.uses_attention_mask else MAX_PADDING_NO_MASK
     batch: list[_Job] = []
     for job in short:
-        if batch and (len(batch) >= batch_size or job.num_samples * (len(batch) + 1) > max_samples):
+        if batch and (len(batch) >= batch_size or job.num_samples * (len(batch) + 1) > max_samples
+                      or job.num_samples > batch[0].num_samples * (1 + max_padding)):
             run(batch)
             batch = []
         batch.append(job)
