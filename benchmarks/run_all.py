@@ -113,6 +113,23 @@ def to_markdown(merged: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def targets_markdown(merged: dict) -> str:
+    """The README's short form: the machine, then only the rows that carry a target."""
+    head = to_markdown(merged).split("\n\n#### ")[0]
+    rows = ["| benchmark | metric | value | vs baseline | target |", "|---|---|---|---|---|"]
+    for name, blob in merged["benchmarks"].items():
+        for r in blob.get("rows") or []:
+            if not isinstance(r, dict) or not r.get("target"):
+                continue
+            ratio = f"x{_fmt(r.get('ratio'))} vs {r.get('baseline')}" if r.get("ratio") is not None else "-"
+            met = r.get("met")
+            verdict = "" if met is None else (" (met)" if met else " (**not met**)")
+            rows.append(f"| {name} | {_fmt(r.get('metric'))} | {_fmt(r.get('value'))} {_fmt(r.get('unit'))} | {ratio} "
+                        f"| {_fmt(r['target']).replace('|change|', 'abs. change')}{verdict} |")
+    return f"{head}\n\nRows with a target; every row with its notes is in `benchmarks/results/latest.md`.\n\n" + \
+        "\n".join(rows) + "\n"
+
+
 def update_readme(markdown: str) -> bool:
     readme = ROOT / "README.md"
     text = readme.read_text() if readme.exists() else ""
@@ -148,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     (results / "latest.md").write_text(markdown)
     print(f"wrote {results / 'latest.json'} and {results / 'latest.md'}")
     if args.update_readme and not args.quick:
-        update_readme(markdown)
+        update_readme(targets_markdown(merged))
     return 1 if any(r["error"] for r in runs) else 0
 
 
