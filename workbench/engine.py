@@ -21,9 +21,10 @@ checkpoint, clips of 1.5-2.7 s padded up to 2.7 s: max |delta log-prob| 0.05-0.2
 |delta probability| < 0.05.  A weak trained model has many near ties, so some characters
 flip: on the shipped demo checkpoint, 16 held-out clips, the mean CER between batched and
 one-by-one transcripts is 4.8% when a batch may pad its shortest clip by 5%
-(``max_padding=0.05``), 7.6% at 10%, 13.6% with no limit (the default: fewest forward passes,
-as the pipeline batches; a well-trained model such as base-960h is far less sensitive).  Sorting keeps padding small; ``batch_size=1`` is exact (each clip alone, as the
-transformers pipeline runs it).  The cache key does not include the batch, so a cached
+(``max_padding=0.05``), 7.6% at 10%, 13.6% with no limit (the default: fewest forward
+passes, as the pipeline batches; a well-trained model such as base-960h is far less
+sensitive).  Sorting keeps padding small; ``batch_size=1`` is exact (each clip alone, as
+the transformers pipeline runs it).  The cache key does not include the batch, so a cached
 entry holds whatever batch computed it first.
 
 Long audio.  Clips longer than ``max_unchunked_s`` run in ``chunk_length_s`` windows that

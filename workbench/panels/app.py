@@ -263,8 +263,6 @@ class Workbench:
     def _adapt(self, name: str, panel) -> None:
         if name == "alignment":
             panel.audio.autoplay = True  # a picked word plays as soon as it is placed
-        if name == "transcribe":
-            panel.corpus_label.observe(lambda _: self._guard(self._from_transcribe_corpus), "value")
 
     def _autorun(self, name: str, panel) -> None:
         if self.session.corpus is None or not len(self.session.corpus):
@@ -315,16 +313,6 @@ class Workbench:
             p = self.panels.get(name)
             if p is not None and p.result is not None:
                 p.set_status("the corpus changed: press Analyse to include the new utterances")
-
-    def _from_transcribe_corpus(self) -> None:
-        """A corpus loaded or uploaded in the transcribe panel becomes the session's corpus."""
-        t = self.panels.get("transcribe")
-        if t is None or t.corpus is None:
-            return
-        if t.corpus is not self.session.corpus:
-            self.session.corpus = t.corpus
-        elif tuple(t.corpus.ids()) != self._known_ids:
-            self.session.notify("corpus", old=t.corpus)
 
     def _on_word(self, change: Change) -> None:
         """A word picked anywhere: the alignment view goes there; the embedding rings its frames."""

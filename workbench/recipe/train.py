@@ -281,6 +281,8 @@ def ctc_batch(all_rows: list[dict], idx: list[int], cfg: TrainConfig, rng: np.ra
     ``concat_augment`` joins the clips in pairs with a 0.1-0.6 s pause (labels joined by the
     word delimiter); ``pad_augment`` adds 5-50% extra zeros after the longest clip.
     """
+    import torch
+
     rows = {i: all_rows[i] for i in idx}
     if cfg.speed_perturb:
         for i in idx:  # tempo/pitch perturbation by linear-interpolation resampling
@@ -302,14 +304,8 @@ def ctc_batch(all_rows: list[dict], idx: list[int], cfg: TrainConfig, rng: np.ra
     if cfg.pad_augment and rng.random() < cfg.pad_augment:
         # zero padding past the longest clip, no attention mask: how group-norm models are batched
         extra = int(x.shape[1] * rng.uniform(0.05, 0.5))
-        x = torch_cat_zeros(x, extra)
+        x = torch.cat([x, x.new_zeros(x.shape[0], extra)], dim=1)
     return x, [labels[i] for i in idx]
-
-
-def torch_cat_zeros(x, extra: int):
-    import torch
-
-    return torch.cat([x, x.new_zeros(x.shape[0], extra)], dim=1)
 
 
 class CTCTrainer(_Loop):
