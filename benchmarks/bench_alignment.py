@@ -73,10 +73,10 @@ def reference_text(seconds: float, corpus) -> str:
 
 
 def ratio_section(report: Report, seconds_list: list[float], model: str, *, quick: bool = False) -> None:
-    from workbench.alignment import forced_align, greedy_alignment
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
-    from workbench.registry import ModelRegistry
+    from workbench.asr.alignment import forced_align, greedy_alignment
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
+    from workbench.models.registry import ModelRegistry
 
     corpus = Corpus.load(ROOT / "datasets" / "kokoro-eval" / "manifest.jsonl")
     reg = ModelRegistry()
@@ -156,7 +156,7 @@ def memory_case(frames: int, labels: int, beam: float | None, budget: int = 64 <
 
     import numpy as np
 
-    from workbench.trellis import build_trellis, viterbi
+    from workbench.asr.trellis import build_trellis, viterbi
 
     lp, ids, truth = constructed(frames, labels)
     rss0 = _vm_hwm_mib()

@@ -128,7 +128,7 @@ def section_peak_and_rtf(report: Report, reg, name: str, utts, quick: bool) -> f
     import numpy as np
     import torch
 
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     peak = matmul_peak(512 if quick else 2048, repeat=3 if quick else 8)
     report.add("peak", "fp32 matmul peak (torch.mm)", peak, "GFLOP/s",
@@ -162,8 +162,8 @@ def section_peak_and_rtf(report: Report, reg, name: str, utts, quick: bool) -> f
 def section_pipeline(report: Report, reg, name: str, utts, quick: bool) -> None:
     from transformers import pipeline
 
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
 
     bundle = reg.get(name)
     arrays = {u.id: u.load(SR)[: int(1.5 * SR)] if quick else u.load(SR) for u in utts}
@@ -204,11 +204,11 @@ def section_analysis(report: Report, reg, name: str, utts, quick: bool) -> None:
     import numpy as np
     import torch
 
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze, store_for
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze, store_for
 
     try:
-        from workbench.alignment import forced_align
+        from workbench.asr.alignment import forced_align
     except ImportError:  # pragma: no cover - alignment ships with the package
         forced_align = None
     bundle = reg.get(name)
@@ -250,10 +250,10 @@ def section_analysis(report: Report, reg, name: str, utts, quick: bool) -> None:
 def section_fast(report: Report, reg, name: str, utts, quick: bool, tmp: Path) -> None:
     import numpy as np
 
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
-    from workbench.onnx_ctc import export_onnx
-    from workbench.precision import compare_models
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
+    from workbench.asr.onnx_export import export_onnx
+    from workbench.evaluation.precision import compare_models
 
     arrays = {u.id: u.load(SR)[: int(1.5 * SR)] if quick else u.load(SR) for u in utts}
     corpus = Corpus.from_arrays(arrays, texts={u.id: u.text for u in utts})
@@ -298,9 +298,9 @@ def section_fast(report: Report, reg, name: str, utts, quick: bool, tmp: Path) -
 
 def trained_agreement(report: Report, reg, quick: bool, tmp: Path) -> None:
     """The WER effect of each fast mode on a trained model (argmax agreement means something there)."""
-    from workbench.corpus import Corpus
-    from workbench.onnx_ctc import export_onnx
-    from workbench.precision import compare_models
+    from workbench.data.corpus import Corpus
+    from workbench.asr.onnx_export import export_onnx
+    from workbench.evaluation.precision import compare_models
 
     if not reg.available_offline("w2v2-tiny-ctc"):
         report.add("fast (trained)", "WER effect of fast modes", None,
@@ -337,8 +337,8 @@ def section_gpu(report: Report, reg, name: str, utts, quick: bool) -> None:
         return
     from transformers import pipeline
 
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
 
     arrays = {u.id: u.load(SR) for u in utts}
     corpus = Corpus.from_arrays(arrays)
@@ -372,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from workbench.corpus import Corpus
-    from workbench.registry import ModelRegistry
+    from workbench.data.corpus import Corpus
+    from workbench.models.registry import ModelRegistry
 
     report = Report("bench_asr", args.quick)
     tmp = Path(tempfile.mkdtemp(prefix="bench-asr-"))

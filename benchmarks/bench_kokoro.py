@@ -53,10 +53,10 @@ def run(sizes: dict[str, str], *, voice: str, repeats: int) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from workbench.g2p import phonemize
-    from workbench.parity import kokoro_onnx_engine
-    from workbench.registry import ModelRegistry
-    from workbench.synthesis import synthesize, synthesize_phonemes
+    from workbench.tts.phonemize import phonemize
+    from workbench.tts.parity import kokoro_onnx_engine
+    from workbench.models.registry import ModelRegistry
+    from workbench.tts.synthesis import synthesize, synthesize_phonemes
 
     reg = ModelRegistry()
     model = reg.get("kokoro-82m")

@@ -74,7 +74,7 @@ def make_recording(folder: Path, minutes: float) -> tuple[Path, Path, int]:
     """One FLAC of the kokoro-eval utterances end to end (repeated), and its reference text."""
     import soundfile as sf
 
-    from workbench.corpus import Corpus
+    from workbench.data.corpus import Corpus
 
     corpus = Corpus.load(ROOT / "datasets" / "kokoro-eval" / "manifest.jsonl")
     want = int(minutes * 60 * 16000)

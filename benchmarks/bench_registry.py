@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     report = Report("bench_registry", args.quick)
     tmp = Path(tempfile.mkdtemp(prefix="bench-registry-"))

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     n = 500 if args.quick else 10_000
     refs, hyps = make_pairs(n)
     try:
-        from workbench.normalize import default_normalizer
-        from workbench.scoring import score_corpus
+        from workbench.scoring.normalize import default_normalizer
+        from workbench.scoring.wer import score_corpus
     except ImportError:  # the scoring module is not there: the baseline alone
         score_corpus = None
     if score_corpus is not None:

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["WORKBENCH_CACHE"] = tempfile.mkdtemp(prefix="wb-bench-umap-")  # a cold projection cache
     from sklearn.decomposition import PCA
 
-    from workbench.embeddings import project
+    from workbench.representations.embeddings import project
 
     x = synthetic_frames(n, args.dims)
     report = Report("umap", args.quick)

@@ -20,7 +20,7 @@ EVAL_MANIFEST = ROOT / "datasets" / "kokoro-eval" / "manifest.jsonl"
 
 
 def _asset(rel: str) -> Path | None:
-    from workbench.assets import find_asset
+    from workbench.models.assets import find_asset
 
     return find_asset(rel)
 
@@ -51,7 +51,7 @@ def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def registry(tiny_dirs):
     """A fresh registry with the random tiny models registered as 'rand-ctc' / 'rand-pt'."""
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     reg.register("rand-ctc", tiny_dirs["ctc"])
@@ -62,7 +62,7 @@ def registry(tiny_dirs):
 @pytest.fixture(scope="session")
 def shared_registry(tiny_dirs):
     """One registry for the whole session (models load once) — use for read-only tests."""
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     reg.register("rand-ctc", tiny_dirs["ctc"])
@@ -73,13 +73,13 @@ def shared_registry(tiny_dirs):
 @pytest.fixture(scope="session")
 def eval_corpus():
     """The project's own held-out Kokoro evaluation set (datasets/kokoro-eval)."""
-    from workbench.corpus import Corpus
+    from workbench.data.corpus import Corpus
 
     return Corpus.load(EVAL_MANIFEST)
 
 
 def trained_available() -> bool:
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     return ModelRegistry().available_offline("w2v2-tiny-ctc")
 

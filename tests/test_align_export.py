@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from ctc_helpers import analysis_of, peaked, spoken
 
-from workbench.align_export import read_ctm, read_textgrid, save_alignment, write_ctm
-from workbench.alignment import forced_align, greedy_alignment
+from workbench.asr.alignment_files import read_ctm, read_textgrid, save_alignment, write_ctm
+from workbench.asr.alignment import forced_align, greedy_alignment
 from workbench.errors import WorkbenchError
 
 WORDS = ["SHE", "SELLS", "SEA", "SHELLS"]

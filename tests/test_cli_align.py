@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.align_export import read_ctm, read_textgrid
+from workbench.asr.alignment_files import read_ctm, read_textgrid
 from workbench.cli import main
 
 

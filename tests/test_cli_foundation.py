@@ -20,7 +20,7 @@ def test_models_prints_the_catalogue(capsys):
     assert rows["wav2vec2-base-960h"][1:3] == ["ctc", "hub"]
     assert rows["kokoro-82m"][1] == "tts"
     assert "af_heart" not in out  # voices only with --voices
-    from workbench.registry import default_registry
+    from workbench.models.registry import default_registry
 
     offline = default_registry().catalog(include_voices=False)["available_offline"]
     assert f"{int(offline.sum())} of {len(offline)} available offline" in out
@@ -52,7 +52,7 @@ def test_fetch_unknown_name_suggests_close_matches(capsys):
 
 
 def test_fetch_of_a_local_voice_reports_where_it_is(capsys):
-    from workbench.voices import locate_voice
+    from workbench.models.voices import locate_voice
 
     try:
         path = locate_voice("af_heart")
@@ -111,7 +111,7 @@ def test_import_workbench_is_lazy():
     assert lines[:2] == ["[]", "[]"]
     from importlib.metadata import version
 
-    assert lines[2] == version("workbench") and lines[3] == "workbench.engine"
+    assert lines[2] == version("workbench") and lines[3] == "workbench.asr.engine"
 
 
 def test_unknown_top_level_name():

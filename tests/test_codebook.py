@@ -6,8 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from workbench.codebook import (CodeCharacters, UsageStats, code_characters, code_usage, hard_perplexity, pair_ids,
-                                perplexity)
+from workbench.representations.codebook import (
+    CodeCharacters,
+    UsageStats,
+    code_characters,
+    code_usage,
+    hard_perplexity,
+    pair_ids,
+    perplexity,
+)
 from workbench.errors import CapabilityError
 
 
@@ -18,7 +25,7 @@ def small_corpus(eval_corpus):
 
 @pytest.fixture(scope="module")
 def pt_result(shared_registry, small_corpus):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     return analyze(small_corpus, "rand-pt", registry=shared_registry, codes=True)
 
@@ -28,7 +35,7 @@ def test_codes_are_the_quantizers_own_choice(shared_registry, small_corpus):
     its codevectors from our indices; its eval-mode perplexity equals our hard perplexity sum."""
     import torch
 
-    from workbench.engine import _normalize, analyze
+    from workbench.asr.engine import _normalize, analyze
 
     corpus = small_corpus.subset(2)
     result = analyze(corpus, "rand-pt", registry=shared_registry, codes=True, batch_size=1, cache=False)
@@ -102,7 +109,7 @@ def test_compare_corpora(pt_result):
 
 
 def test_ctc_checkpoint_gets_a_clear_error(shared_registry, small_corpus):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     with pytest.raises(CapabilityError, match="wav2vec2-base"):
         analyze(small_corpus.subset(1), "rand-ctc", registry=shared_registry, codes=True)
@@ -138,8 +145,8 @@ def test_contingency_and_purest_codes_by_hand():
 
 
 def test_codes_vs_characters_on_models(shared_registry, small_corpus, pt_result, tmp_path):
-    from workbench.engine import analyze
-    from workbench.framelabels import frame_labels_for
+    from workbench.asr.engine import analyze
+    from workbench.representations.framelabels import frame_labels_for
 
     ctc = analyze(small_corpus, "rand-ctc", registry=shared_registry)
     cc = code_characters(pt_result, ctc)

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from conftest import requires_librispeech
-from workbench.corpus import Corpus, Utterance
+from workbench.data.corpus import Corpus, Utterance
 from workbench.errors import CorpusError
 
 SR = 16_000
@@ -181,7 +181,7 @@ def test_arrays_subset_add_and_lookup():
 # ------------------------------------------------------------------------------------------ real data
 @requires_librispeech
 def test_real_librispeech_samples_from_the_asset_path():
-    from workbench.assets import find_asset
+    from workbench.models.assets import find_asset
 
     corpus = Corpus.load(find_asset("speech/librispeech"))
     assert len(corpus) == 23 and corpus.problems == []

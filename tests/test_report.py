@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from workbench.report import Report, markdownish
-from workbench.scoring import compare_systems, score_corpus
+from workbench.reports.report import Report, markdownish
+from workbench.scoring.compare import compare_systems
+from workbench.scoring.wer import score_corpus
 
 EVIL = '<script>alert("x")</script>'
 
@@ -84,8 +85,7 @@ def test_scoring_plots_take_ax_and_return_the_figure():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from workbench.plots.scoring import (plot_char_confusion, plot_speaker_wer, plot_system_scatter,
-                                         plot_wer_histogram)
+    from workbench.plots.scoring import plot_char_confusion, plot_speaker_wer, plot_system_scatter, plot_wer_histogram
 
     refs = {f"u{i}": "one two three four" for i in range(6)}
     a = score_corpus(refs, {f"u{i}": "one two three" if i % 2 else "one two three four" for i in range(6)},

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from workbench.corpus import Corpus, Utterance
+from workbench.data.corpus import Corpus, Utterance
 from workbench.errors import WorkbenchError
-from workbench.reference_timing import compare_word_timings, timing_summary
-from workbench.reporting import System, build_evaluation_report, evaluate_systems, parse_system, parse_systems
+from workbench.asr.reference_timing import compare_word_timings, timing_summary
+from workbench.evaluation.systems import System, evaluate_systems, parse_system, parse_systems
+from workbench.reports.evaluation import build_evaluation_report
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -59,7 +60,7 @@ def fp32_vs_int8(small_corpus, shared_registry):
 
 
 def test_evaluate_systems_scores_each_precision_on_its_own(fp32_vs_int8, small_corpus, shared_registry):
-    from workbench.evaluation import evaluate
+    from workbench.evaluation.evaluate import evaluate
 
     ev = fp32_vs_int8
     assert ev.models == ["rand-ctc", "rand-ctc@int8"]
@@ -125,7 +126,8 @@ def test_cli_report_writes_the_document(tiny_dirs, eval_corpus, tmp_path, capsys
     rc = main(["report", "--model", str(tiny_dirs["ctc"]), "--model", f"{tiny_dirs['ctc']}@int8",
                "--data", str(manifest), "--out", str(out), "--n-boot", "20", "--worst", "3", "--audio", "1",
                "--alignments", "1"])
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert rc == 0
     doc = out.read_text()
     # the folder is registered under its name ("ctc", or its full path when "ctc" is taken)
@@ -133,7 +135,7 @@ def test_cli_report_writes_the_document(tiny_dirs, eval_corpus, tmp_path, capsys
     assert name and name.group(1) == name.group(2)
     assert re.search(rf"<td>{re.escape(name.group(1))}</td>\s*<td>{re.escape(name.group(1))}</td>\s*<td>float32</td>", doc)
     assert re.search(r"Alignments of the 1 worst utterances \([^)]*ctc\)", doc)
-    assert "skipped line 4" in printed and "missing.flac" in printed
+    assert "skipped line 4" in captured.err and "missing.flac" in captured.err  # skipped rows: on stderr
     assert f"wrote {out}" in printed
     for u in eval_corpus.subset(3):
         assert u.id in doc
@@ -180,9 +182,9 @@ def test_compare_word_timings_matches_words_and_skips_what_cannot_be_timed():
 
 def test_manifest_timings_against_forced_alignment(eval_corpus, shared_registry):
     """On the real corpus every reference word is matched (the forced alignment aligns the same text)."""
-    from workbench.alignment import forced_align
-    from workbench.engine import analyze
-    from workbench.reference_timing import reference_words
+    from workbench.asr.alignment import forced_align
+    from workbench.asr.engine import analyze
+    from workbench.asr.reference_timing import reference_words
 
     corpus = eval_corpus.subset(2)
     result = analyze(corpus, "rand-ctc", registry=shared_registry, progress=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.engine import store_for
-from workbench.session import Session
+from workbench.asr.engine import store_for
+from workbench.panels.session import Session
 
 
 def png(image) -> bytes:

@@ -9,12 +9,11 @@ import pytest
 from tests.conftest import requires_kokoro_assets, requires_trained
 
 TEXTS = ["The cat sat on the mat.", "Call [zork](/zØrk/) at noon."]
-has_alignment = importlib.util.find_spec("workbench.alignment") is not None
 
 
 @pytest.fixture(scope="module")
 def rt(shared_registry):
-    from workbench.roundtrip import roundtrip
+    from workbench.tts.roundtrip import roundtrip
 
     return roundtrip(TEXTS, ["af_heart", "bm_george"], model="rand-ctc", registry=shared_registry, n_boot=0)
 
@@ -49,7 +48,6 @@ def test_flagged_words_are_scored_apart(rt):
 
 
 @requires_kokoro_assets
-@pytest.mark.skipif(not has_alignment, reason="workbench.alignment (forced alignment) is not available")
 def test_timing_cross_check(rt):
     t = rt.timing
     assert t is not None and len(t) > 0
@@ -77,7 +75,7 @@ def test_roundtrip_save(rt, tmp_path):
 @requires_kokoro_assets
 @requires_trained
 def test_trained_model_understands_kokoro(shared_registry, eval_corpus):
-    from workbench.roundtrip import roundtrip
+    from workbench.tts.roundtrip import roundtrip
 
     texts = [u.text for u in eval_corpus.subset(4)]  # held-out sentences of the recipe's grammar
     trained = roundtrip(texts, ["af_heart"], model="w2v2-tiny-ctc", registry=shared_registry, n_boot=0)
@@ -93,7 +91,7 @@ def test_trained_model_understands_kokoro(shared_registry, eval_corpus):
 @pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
                     reason="Resemblyzer not installed (optional: see workbench.quality)")
 def test_speaker_similarity_separates_the_voices(rt, shared_registry):
-    from workbench.quality import speaker_similarity
+    from workbench.tts.quality import speaker_similarity
 
     sim = speaker_similarity(rt.syntheses, registry=shared_registry)
     m = sim.matrix.to_numpy()

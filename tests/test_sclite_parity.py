@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.scoring import score_corpus
-from workbench.sclite import parse_pra, parse_rsum, sclite_command, sclite_counts
+from workbench.scoring.wer import score_corpus
+from workbench.scoring.sclite import parse_pra, parse_rsum, sclite_command, sclite_counts
 
 pytestmark = pytest.mark.skipif(sclite_command() is None,
                                 reason="NIST sclite not installed (apt-get install -y sctk)")

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.normalize import Normalizer
-from workbench.scoring import WordOp, compare_systems, score_corpus
+from workbench.scoring.normalize import Normalizer
+from workbench.scoring.compare import compare_systems
+from workbench.scoring.wer import WordOp, score_corpus
 
 REFS = {"u1": "the cat sat on the mat", "u2": "hello world", "u3": "a b c d", "u4": "one two three"}
 HYPS = {"u1": "the cat sit on mat", "u2": "hello big world", "u3": "a b c d", "u4": ""}

@@ -6,9 +6,9 @@ import pytest
 
 from tests.conftest import requires_kokoro_assets
 from workbench.errors import TextError, VoiceError
-from workbench.g2p import Token, tokens_to_ps
-from workbench.kokoro import FRAME_SAMPLES, SAMPLE_RATE
-from workbench.synthesis import chunk_tokens, waterfall_last
+from workbench.models.g2p import Token, tokens_to_ps
+from workbench.models.kokoro import FRAME_SAMPLES, SAMPLE_RATE
+from workbench.tts.synthesis import chunk_tokens, waterfall_last
 
 
 def _tok(text: str, ps: str | None = None, ws: str = " ") -> Token:
@@ -66,7 +66,7 @@ def test_chunker_is_linear_on_long_token_lists():
 
 @requires_kokoro_assets
 def test_twenty_thousand_characters_phonemize_and_chunk(shared_registry):
-    from workbench.g2p import phonemize
+    from workbench.tts.phonemize import phonemize
 
     base = ("The harbour was quiet in the early morning, and the boats rocked gently; nobody spoke. "
             "Then a bell rang twice! Who was it? ")
@@ -82,7 +82,7 @@ def test_twenty_thousand_characters_phonemize_and_chunk(shared_registry):
 # ---------------------------------------------------------------------------- synthesis
 @pytest.fixture(scope="module")
 def two_chunks(shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     return synthesize("The cat sat on the mat. Then it slept!", "af_heart", registry=shared_registry,
                       chunk_limit=30)
@@ -120,7 +120,7 @@ def test_chunk_offsets_and_word_times(two_chunks):
 
 @requires_kokoro_assets
 def test_stream_yields_the_same_chunks(two_chunks, shared_registry):
-    from workbench.synthesis import stream
+    from workbench.tts.synthesis import stream
 
     chunks = list(stream("The cat sat on the mat. Then it slept!", "af_heart", registry=shared_registry,
                          chunk_limit=30))
@@ -130,7 +130,7 @@ def test_stream_yields_the_same_chunks(two_chunks, shared_registry):
 
 @requires_kokoro_assets
 def test_flagged_words_are_noted_and_not_timed(shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     r = synthesize("Say [zork](/zØrk/) 🙂 now.", "bf_emma", registry=shared_registry)
     assert r.language == "en-gb"  # British voice -> GB G2P
@@ -145,7 +145,7 @@ def test_flagged_words_are_noted_and_not_timed(shared_registry):
 
 @requires_kokoro_assets
 def test_blend_weights_not_summing_to_one_are_normalised(shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     r = synthesize("Hi.", "af_heart:2,af_bella:2", registry=shared_registry)
     assert r.voice_weights == {"af_heart": 0.5, "af_bella": 0.5}
@@ -157,7 +157,7 @@ def test_blend_weights_not_summing_to_one_are_normalised(shared_registry):
     ("", "empty"), ("   \n\t ", "empty"), ("?! ... ;", "nothing Kokoro can say"), (None, "must be a string"),
 ])
 def test_bad_text(text, match, shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     with pytest.raises(TextError, match=match):
         synthesize(text, "af_heart", registry=shared_registry)
@@ -166,7 +166,7 @@ def test_bad_text(text, match, shared_registry):
 @requires_kokoro_assets
 @pytest.mark.parametrize("speed", [0.0, 0.49, 2.5, float("nan"), "fast"])
 def test_speed_out_of_range(speed, shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     with pytest.raises(TextError, match="speed="):
         synthesize("Hello.", "af_heart", speed=speed, registry=shared_registry)
@@ -174,7 +174,7 @@ def test_speed_out_of_range(speed, shared_registry):
 
 @requires_kokoro_assets
 def test_unknown_voice_names_close_matches(shared_registry):
-    from workbench.synthesis import synthesize
+    from workbench.tts.synthesis import synthesize
 
     with pytest.raises(VoiceError, match="Close matches: am_adam"):
         synthesize("Hello.", "am_adan", registry=shared_registry)

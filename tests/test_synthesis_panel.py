@@ -11,7 +11,7 @@ pytest.importorskip("ipywidgets")
 @pytest.fixture(scope="module")
 def clicked(shared_registry):
     from workbench.panels.synthesis import SynthesisPanel
-    from workbench.session import Session
+    from workbench.panels.session import Session
 
     session = Session(registry=shared_registry, asr_model="rand-ctc")
     panel = SynthesisPanel(registry=shared_registry, session=session, text="Hello [zork](/zØrk/) world.")

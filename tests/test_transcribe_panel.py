@@ -11,7 +11,7 @@ import soundfile as sf
 pytest.importorskip("ipywidgets")
 
 from workbench.panels.transcribe import TranscribePanel  # noqa: E402
-from workbench.session import Session  # noqa: E402
+from workbench.panels.session import Session  # noqa: E402
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import requires_kokoro_assets
 from workbench.errors import VoiceError
-from workbench.voices import Voice, blend, parse_blend
+from workbench.models.voices import Voice, blend, parse_blend
 
 
 @pytest.mark.parametrize("spec, weights, noted", [
@@ -53,7 +53,7 @@ def test_blend_is_the_weighted_sum_of_packs():
 
 @requires_kokoro_assets
 def test_blend_of_real_packs_through_resolve_voice(shared_registry):
-    from workbench.synthesis import resolve_voice
+    from workbench.tts.synthesis import resolve_voice
 
     voice, notes = resolve_voice("af_heart:3,bm_george:1", shared_registry)
     expected = 0.75 * shared_registry.voice("af_heart").pack + 0.25 * shared_registry.voice("bm_george").pack
@@ -67,7 +67,7 @@ def test_blend_of_real_packs_through_resolve_voice(shared_registry):
 def test_unknown_voice_lists_close_matches(shared_registry):
     with pytest.raises(VoiceError, match="af_heart"):
         shared_registry.voice("af_hart")
-    from workbench.synthesis import resolve_voice
+    from workbench.tts.synthesis import resolve_voice
 
     with pytest.raises(VoiceError, match="bf_emma"):
         resolve_voice("af_heart:0.5,bf_emme:0.5", shared_registry)
@@ -75,7 +75,7 @@ def test_unknown_voice_lists_close_matches(shared_registry):
 
 @requires_kokoro_assets
 def test_voice_catalog_lists_the_release(shared_registry):
-    from workbench.voice_inspect import voice_catalog
+    from workbench.tts.voice_inspect import voice_catalog
 
     cat = voice_catalog(registry=shared_registry)
     assert list(cat.columns[:5]) == ["name", "language", "gender", "source", "available"]
@@ -86,7 +86,7 @@ def test_voice_catalog_lists_the_release(shared_registry):
 
 @requires_kokoro_assets
 def test_similarity_matrix_matches_hand_computed_cosine(shared_registry):
-    from workbench.voice_inspect import similarity_matrix
+    from workbench.tts.voice_inspect import similarity_matrix
 
     names = ["af_heart", "af_bella", "am_adam", "bf_emma"]
     for part, sl in (("all", slice(0, 256)), ("timbre", slice(0, 128)), ("prosody", slice(128, 256))):
@@ -104,7 +104,7 @@ def test_similarity_matrix_matches_hand_computed_cosine(shared_registry):
 
 @requires_kokoro_assets
 def test_pca_voice_map_places_a_blend_at_the_weighted_mean(shared_registry):
-    from workbench.voice_inspect import voice_map
+    from workbench.tts.voice_inspect import voice_map
 
     names = ["af_heart", "af_bella", "af_sky", "am_adam", "am_michael", "bf_emma", "bm_george"]
     vmap = voice_map(names, row=60, blends=["af_heart:0.7,am_adam:0.3"], registry=shared_registry)
@@ -121,7 +121,7 @@ def test_pca_voice_map_places_a_blend_at_the_weighted_mean(shared_registry):
 @pytest.mark.slow  # numba compiles UMAP on first use (tens of seconds of CPU)
 @requires_kokoro_assets
 def test_umap_voice_map_is_seeded(shared_registry):
-    from workbench.voice_inspect import available_voices, voice_map
+    from workbench.tts.voice_inspect import available_voices, voice_map
 
     names = available_voices(language="en-us", registry=shared_registry)[:12]
     a = voice_map(names, method="umap", seed=3, registry=shared_registry, n_neighbors=5)
@@ -132,7 +132,7 @@ def test_umap_voice_map_is_seeded(shared_registry):
 
 @requires_kokoro_assets
 def test_row_profile_by_hand(shared_registry):
-    from workbench.voice_inspect import row_profile
+    from workbench.tts.voice_inspect import row_profile
 
     prof = row_profile("af_heart", registry=shared_registry)
     f = prof.frame
@@ -154,7 +154,7 @@ def test_similarity_plot_returns_figure(shared_registry):
     import matplotlib.pyplot as plt
 
     from workbench.plots.voices import plot_similarity
-    from workbench.voice_inspect import similarity_matrix
+    from workbench.tts.voice_inspect import similarity_matrix
 
     fig, ax = plt.subplots()
     out = plot_similarity(similarity_matrix(["af_heart", "am_adam", "bf_emma"], registry=shared_registry), ax=ax)

@@ -21,25 +21,25 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 #: public name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
     # models
-    "ModelRegistry": "registry", "default_registry": "registry", "ModelSpec": "specs",
-    "Wav2Vec2Bundle": "w2v2", "KokoroModel": "kokoro",
+    "ModelRegistry": "models.registry", "default_registry": "models.registry", "ModelSpec": "models.specs",
+    "Wav2Vec2Bundle": "models.w2v2", "KokoroModel": "models.kokoro",
     # data
-    "Corpus": "corpus", "Utterance": "corpus", "load_audio": "audio", "DiskCache": "cache",
+    "Corpus": "data.corpus", "Utterance": "data.corpus", "load_audio": "data.audio", "DiskCache": "data.cache",
     # analysis
-    "analyze": "engine", "transcribe": "engine", "stream_transcribe": "engine",
-    "AnalysisResult": "engine", "UtteranceAnalysis": "engine",
+    "analyze": "asr.engine", "transcribe": "asr.engine", "stream_transcribe": "asr.engine",
+    "AnalysisResult": "asr.engine", "UtteranceAnalysis": "asr.engine",
     # alignment
-    "forced_align": "alignment", "greedy_alignment": "alignment", "Alignment": "alignment",
-    "localize_errors": "align_errors", "calibration": "align_errors",
+    "forced_align": "asr.alignment", "greedy_alignment": "asr.alignment", "Alignment": "asr.alignment",
+    "localize_errors": "asr.alignment_errors", "calibration": "asr.alignment_errors",
     # scoring and evaluation
-    "score_corpus": "scoring", "CorpusScore": "scoring", "compare_systems": "compare", "Comparison": "compare",
-    "evaluate": "evaluation", "Evaluation": "evaluation", "Normalizer": "normalize",
-    "default_normalizer": "normalize", "raw_normalizer": "normalize",
+    "score_corpus": "scoring.wer", "CorpusScore": "scoring.wer", "compare_systems": "scoring.compare", "Comparison": "scoring.compare",
+    "evaluate": "evaluation.evaluate", "Evaluation": "evaluation.evaluate", "Normalizer": "scoring.normalize",
+    "default_normalizer": "scoring.normalize", "raw_normalizer": "scoring.normalize",
     # speech synthesis
-    "synthesize": "synthesis", "synthesize_phonemes": "synthesis", "SynthesisResult": "synthesis",
-    "phonemize": "g2p", "Voice": "voices",
+    "synthesize": "tts.synthesis", "synthesize_phonemes": "tts.synthesis", "SynthesisResult": "tts.synthesis",
+    "phonemize": "tts.phonemize", "Voice": "models.voices",
     # views and reports (ipywidgets only inside panels)
-    "Session": "session", "Workbench": "panels.app", "Report": "report",
+    "Session": "panels.session", "Workbench": "panels.app", "Report": "reports.report",
     # errors
     "WorkbenchError": "errors", "ModelNotAvailableError": "errors", "UnknownModelError": "errors",
     "AssetIntegrityError": "errors", "AudioError": "errors", "CorpusError": "errors", "TextError": "errors",

@@ -126,7 +126,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
     ``quick``: the first 12 utterances, two sentences and a PCA map instead of UMAP (a minute on
     two cores).  ``registry``: inject one (tests register their own checkpoints there).
     """
-    from .registry import resolve
+    from .models.registry import resolve
 
     reg = resolve(registry)
     out = Path(out)
@@ -138,7 +138,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         sentences = sentences[:2]
 
     def corpus_step() -> str:
-        from .corpus import Corpus
+        from .data.corpus import Corpus
 
         source = Path(data) if data is not None else default_manifest()
         corpus = Corpus.load(source)
@@ -155,8 +155,8 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
                 + (f" ({len(corpus.problems)} rows skipped)" if corpus.problems else ""))
 
     def evaluate_step() -> str:
-        from . import engine
-        from .reporting import System, evaluate_systems
+        from .asr import engine
+        from .evaluation.systems import System, evaluate_systems
 
         corpus = v["corpus"]
         # all hidden states in the same forward pass, so the embeddings step never reruns the model
@@ -174,10 +174,10 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         return line
 
     def align_step() -> str:
-        from .align_export import write_ctm
-        from .alignment import forced_align
+        from .asr.alignment_files import write_ctm
+        from .asr.alignment import forced_align
         from .errors import WorkbenchError
-        from .reference_timing import compare_word_timings, timing_summary
+        from .asr.reference_timing import compare_word_timings, timing_summary
 
         analyses = v["evaluate"].analyses[v["evaluate"].models[0]]
         alignments, failed = {}, []
@@ -205,8 +205,8 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         return line
 
     def codebook_step() -> str:
-        from . import engine
-        from .codebook import code_characters, code_usage
+        from .asr import engine
+        from .representations.codebook import code_characters, code_usage
 
         corpus = v["corpus"]
         pt = engine.analyze(corpus, pretraining_model, registry=reg, codes=True, progress=False)
@@ -223,9 +223,9 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
                 f"{s['groups'] * s['codes_per_group']}; NMI(code, char) per group {nmi}")
 
     def embeddings_step() -> str:
-        from . import engine
-        from .embeddings import embed_layer
-        from .probe import layer_probe
+        from .asr import engine
+        from .representations.embeddings import embed_layer
+        from .representations.probe import layer_probe
 
         ctc = engine.analyze(v["corpus"], asr_model, registry=reg, layers="all", progress=False)
         probe = layer_probe(ctc)
@@ -238,7 +238,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
 
     def synthesis_step() -> str:
         from .errors import TextError
-        from .synthesis import synthesize
+        from .tts.synthesis import synthesize
 
         if not voices or not sentences:
             raise TextError(f"nothing to synthesize: {len(sentences)} sentences, {len(voices)} voices")
@@ -263,7 +263,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
                 f"at {audio_s / seconds:.2g}x real time; wrote {folder.name}/*.wav with word timings")
 
     def roundtrip_step() -> str:
-        from .roundtrip import transcribe_back
+        from .tts.roundtrip import transcribe_back
 
         rt = transcribe_back(v["synthesis"], model=asr_model, registry=reg)
         v["roundtrip"] = rt
@@ -295,12 +295,12 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
 
 def demo_report(result: DemoResult):
     """One :class:`~workbench.report.Report` of whatever the demo's steps computed (failed steps listed)."""
-    from .report import Report
+    from .reports.report import Report
 
     v = result.values
     ev = v.get("evaluate")
     if ev is not None:
-        from .reporting import build_evaluation_report
+        from .reports.evaluation import build_evaluation_report
 
         rep = build_evaluation_report(ev, title="workbench demo", worst=5, audio=2, alignments=2)
     else:
@@ -311,7 +311,8 @@ def demo_report(result: DemoResult):
     rep.blocks[:0] = head.blocks
 
     if "align" in v:
-        from .reference_timing import plot_timing_differences, timing_summary
+        from .plots.alignment import plot_timing_differences
+        from .asr.reference_timing import timing_summary
 
         timing = v["align"]["timing"]
         rep.heading("Forced alignment vs Kokoro's own word timings")

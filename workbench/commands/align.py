@@ -18,16 +18,16 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-from pathlib import Path
+
+from ._common import common_options, prepare
 
 FORMAT_CHOICES = ("textgrid", "ctm", "json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("align", help="forced-align a corpus to its reference texts (TextGrid, CTM, JSON)")
+    p = sub.add_parser("align", parents=[common_options()],
+                       help="forced-align a corpus to its reference texts (TextGrid, CTM, JSON)")
     p.add_argument("--model", required=True, help="CTC model: registry name or local checkpoint folder")
-    p.add_argument("--data", required=True, help="manifest (.jsonl/.csv), LibriSpeech folder or audio folder")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--format", nargs="+", choices=FORMAT_CHOICES, default=list(FORMAT_CHOICES),
                    help="which files to write (default: all three)")
     p.add_argument("--star", action="store_true", help="add wildcard states that absorb untranscribed speech")
@@ -36,9 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="align without characters the model cannot emit (listed in the JSON) instead of failing")
     p.add_argument("--beam", type=float, default=None, help="prune the trellis to this many nats (long audio)")
     p.add_argument("--threshold", type=float, default=0.5, help="word confidence below which a word is flagged")
-    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="float32")
     p.set_defaults(func=run)
 
 
@@ -48,22 +45,13 @@ def safe_name(uid: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..align_export import write_ctm, write_json, write_textgrid
-    from ..alignment import forced_align
-    from ..corpus import Corpus
-    from ..engine import analyze
+    from ..asr.alignment import forced_align
+    from ..asr.alignment_files import write_ctm, write_json, write_textgrid
+    from ..asr.engine import analyze
     from ..errors import WorkbenchError
-    from ..registry import default_registry
-    from ._model_args import resolve_model
 
-    reg = default_registry()
-    model = resolve_model(reg, args.model)
-    corpus = Corpus.load(args.data)
-    if args.limit:
-        corpus = Corpus(corpus.utterances[: args.limit], name=corpus.name, source=corpus.source,
-                        problems=corpus.problems)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    ctx = prepare(args)
+    reg, model, corpus, out = ctx.registry, ctx.model, ctx.corpus, ctx.out
     errors: list[dict] = [{"id": p.row, "stage": "load", "error": p.reason} for p in corpus.problems]
     analyses = analyze(corpus, model, registry=reg, device=args.device, dtype=args.dtype)
     done = []

@@ -14,38 +14,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import common_options, prepare
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("codebook", help="quantizer codebook usage of a pretraining model (CSV, JSON, figures)")
+    p = sub.add_parser("codebook", parents=[common_options(dtype=False, out='output folder')], help="quantizer codebook usage of a pretraining model (CSV, JSON, figures)")
     p.add_argument("--model", required=True, help="pretraining model: registry name or local checkpoint folder")
-    p.add_argument("--data", required=True, help="manifest (.jsonl/.csv), LibriSpeech folder or audio folder")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--ctc", default=None,
                    help="CTC model for character labels (default: the model's paired CTC model, if any)")
     p.add_argument("--by", default="speaker", choices=["speaker", "utterance", "none"],
                    help="compare usage per speaker (default), per utterance, or not at all")
-    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
     p.add_argument("--top", type=int, default=40, help="codes shown in the code x character heatmap")
-    p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..codebook import code_characters, code_usage, paired_ctc_name
-    from ..corpus import Corpus
-    from ..engine import analyze
+    from ..asr.engine import analyze
     from ..errors import WorkbenchError
     from ..plots.representations import plot_perplexity
-    from ..registry import default_registry
-    from ._model_args import resolve_model
+    from ..representations.codebook import code_characters, code_usage, paired_ctc_name
 
-    reg = default_registry()
-    model = resolve_model(reg, args.model)
-    corpus = Corpus.load(args.data)
-    if args.limit:
-        corpus = corpus.subset(args.limit)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    ctx = prepare(args)
+    reg, model, corpus, out = ctx.registry, ctx.model, ctx.corpus, ctx.out
     result = analyze(corpus, model, registry=reg, codes=True, device=args.device)
     for bad in result.errors:
         print(f"skipped {bad.id}: {bad.error}")
@@ -59,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     _save(plot_perplexity(usage), out / "perplexity.png")
 
     try:
-        ctc = resolve_model(reg, args.ctc) if args.ctc else paired_ctc_name(model, reg)
+        ctc = reg.name_for(args.ctc) if args.ctc else paired_ctc_name(model, reg)
         labels = analyze(corpus, ctc, registry=reg, device=args.device)
         cc = code_characters(result, labels)
         cc.purest(k=3).to_csv(out / "code_chars.csv", index=False)

@@ -26,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import DEFAULT_VOICES, ROOT, run_demo
-    from ..registry import default_registry
-    from ._model_args import resolve_model
+    from ..models.registry import default_registry
 
     # one line per step: no progress bars or library deprecation chatter in between
     os.environ.setdefault("WORKBENCH_PROGRESS", "0")
@@ -35,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
     reg = default_registry()
-    asr = resolve_model(reg, args.model)
-    pretraining = resolve_model(reg, args.pretraining_model)
+    asr = reg.name_for(args.model)
+    pretraining = reg.name_for(args.pretraining_model)
     print(f"workbench demo: {asr} (CTC), {pretraining} (pretraining), Kokoro-82M; writing to {args.out}/"
           + (" (quick)" if args.quick else ""))
     result = run_demo(args.out, quick=args.quick, data=args.data, asr_model=asr, pretraining_model=pretraining,

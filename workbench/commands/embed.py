@@ -12,43 +12,32 @@ CTC model (``--ctc`` to choose another).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ._common import common_options, prepare
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..embeddings import COLOR_BY
+    from ..representations.embeddings import COLOR_BY
 
-    p = sub.add_parser("embed", help="2-D projection (UMAP/PCA) of one layer's frames with labels (CSV + PNG)")
+    p = sub.add_parser("embed", parents=[common_options(dtype=False, out='output folder')], help="2-D projection (UMAP/PCA) of one layer's frames with labels (CSV + PNG)")
     p.add_argument("--model", required=True, help="registry name or local checkpoint folder (CTC or pretraining)")
-    p.add_argument("--data", required=True, help="manifest (.jsonl/.csv), LibriSpeech folder or audio folder")
     p.add_argument("--layer", required=True, type=int, help="0 = feature projection ... N = last layer; -1 = last")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.add_argument("--ctc", default=None, help="CTC model for labels (default: the model itself or its paired one)")
     p.add_argument("--color-by", choices=COLOR_BY, default="char")
     p.add_argument("--subsample", type=int, default=20_000, help="project at most this many frames (seeded)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
-    p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..codebook import paired_ctc_name
-    from ..corpus import Corpus
-    from ..embeddings import frame_table, project
-    from ..engine import analyze
+    from ..asr.engine import analyze
     from ..errors import WorkbenchError
-    from ..registry import default_registry
-    from ._model_args import resolve_model
+    from ..representations.codebook import paired_ctc_name
+    from ..representations.embeddings import frame_table, project
 
-    reg = default_registry()
-    model = resolve_model(reg, args.model)
-    corpus = Corpus.load(args.data)
-    if args.limit:
-        corpus = corpus.subset(args.limit)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    ctx = prepare(args)
+    reg, model, corpus, out = ctx.registry, ctx.model, ctx.corpus, ctx.out
     result = analyze(corpus, model, registry=reg, layers=[args.layer], device=args.device)
     for bad in result.errors:
         print(f"skipped {bad.id}: {bad.error}")
@@ -56,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     labels = None
     if args.ctc or reg.spec(model).kind != "ctc":
         try:
-            ctc = resolve_model(reg, args.ctc) if args.ctc else paired_ctc_name(model, reg)
+            ctc = reg.name_for(args.ctc) if args.ctc else paired_ctc_name(model, reg)
             labels = analyze(corpus, ctc, registry=reg, device=args.device)
         except WorkbenchError as exc:
             labels = {}

@@ -17,12 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..onnx_ctc import export_onnx
-    from ..registry import default_registry
-    from ._model_args import resolve_model
+    from ..asr.onnx_export import export_onnx
+    from ..models.registry import default_registry
 
     reg = default_registry()
-    name = resolve_model(reg, args.name)
+    name = reg.name_for(args.name)
     out = args.out or Path("exports") / Path(name).name
     path = export_onnx(name, out, int8=args.int8, registry=reg)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) with its tokenizer and feature extractor")
@@ -30,14 +29,13 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         import numpy as np
 
-        from ..engine import _forward_batch
-        from ..onnx_ctc import load_onnx_ctc
-        from ..specs import ModelSpec
+        from ..models.onnx_ctc import load_onnx_ctc
+        from ..models.specs import ModelSpec
 
         bundle = reg.get(name, device="cpu")
         onnx_bundle = load_onnx_ctc(ModelSpec(name="check", kind="ctc", source="onnx", location=str(path)))
         noise = np.random.default_rng(0).standard_normal(bundle.sample_rate).astype(np.float32)
-        (ref,) = _forward_batch(bundle, [noise], layers=(), codes=False)
+        (ref,) = bundle.forward_batch([noise], layers=(), codes=False)
         (got,) = onnx_bundle.forward_batch([noise])
         print(f"max |log-prob difference| vs torch on 1 s of noise: {np.abs(ref['log_probs'] - got['log_probs']).max():.3g}")
     return 0

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..registry import default_registry
+    from ..models.registry import default_registry
 
     reg = default_registry()
     for name in args.names:  # an unknown name or an offline machine raises a WorkbenchError: exit code 2

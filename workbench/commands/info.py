@@ -30,7 +30,7 @@ def collect() -> dict:
     from huggingface_hub import constants
 
     from .. import settings
-    from ..registry import default_registry
+    from ..models.registry import default_registry
 
     info: dict = {
         "python": platform.python_version(),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..specs import KINDS
+from ..models.specs import KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..registry import default_registry
+    from ..models.registry import default_registry
 
     include_voices = args.voices or args.kind == "voice"
     table = default_registry().catalog(kind=args.kind, include_voices=include_voices)

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..g2p import phonemize
+    from ..tts.phonemize import phonemize
 
     text = sys.stdin.read() if args.text in (None, "-") else args.text
     result = phonemize(text, language=args.language)

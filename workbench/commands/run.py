@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _from_manifest(args: argparse.Namespace, reg) -> tuple[str, str, dict]:
     """Model name, data source and options of the run stored in ``args.resume``."""
     from ..errors import CorpusError
-    from ..runs import ModelRef, RunFolder, RunMismatchError
+    from ..evaluation.run_folder import ModelRef, RunFolder, RunMismatchError
 
     folder = RunFolder(args.resume)
     manifest = folder.read_manifest()
@@ -70,10 +70,9 @@ def _from_manifest(args: argparse.Namespace, reg) -> tuple[str, str, dict]:
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from ..corpus import Corpus
-    from ..registry import default_registry
-    from ..runs import dask_client, run_corpus
-    from ._model_args import resolve_model
+    from ..data.corpus import Corpus
+    from ..evaluation.runs import dask_client, run_corpus
+    from ..models.registry import default_registry
 
     reg = default_registry()
     if args.resume is not None:
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                    if not value]
         if missing:
             raise SystemExit(f"workbench run: {', '.join(missing)} needed (or --resume DIR)")
-        model, data, out = resolve_model(reg, args.model), args.data, args.out
+        model, data, out = reg.name_for(args.model), args.data, args.out
         kw = {"task": args.task or "evaluate"}
         for key in ("shard_size", "chunk_size", "normalizer", "layers", "codes", "device", "dtype", "batch_size"):
             value = getattr(args, key)

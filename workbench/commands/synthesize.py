@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
     from ..errors import TextError
-    from ..kokoro import SAMPLE_RATE
-    from ..registry import default_registry
-    from ..synthesis import check_speed, check_text, resolve_voice, stream
+    from ..models.kokoro import SAMPLE_RATE
+    from ..models.registry import default_registry
+    from ..tts.synthesis import check_speed, check_text, resolve_voice, stream
 
     reg = default_registry()
     if args.file is not None:

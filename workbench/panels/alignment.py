@@ -21,7 +21,7 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from ..corpus import Corpus
+from ..data.corpus import Corpus
 from ..errors import WorkbenchError
 from .base import Panel, set_figure, wav_bytes
 
@@ -37,7 +37,7 @@ class AlignmentPanel(Panel):
     def __init__(self, analysis_or_corpus=None, model: str = "w2v2-tiny-ctc", *, registry=None, session=None,
                  star: bool = False, confidence_threshold: float = 0.5) -> None:
         super().__init__(registry=registry, session=session)
-        from ..engine import AnalysisResult, UtteranceAnalysis
+        from ..asr.engine import AnalysisResult, UtteranceAnalysis
 
         self.model = model
         self.star = star
@@ -128,7 +128,7 @@ class AlignmentPanel(Panel):
         if uid not in self._analyses:
             if self.corpus is None:
                 raise WorkbenchError(f"no analysis of {uid!r} and no corpus to analyse it from")
-            from ..engine import analyze
+            from ..asr.engine import analyze
 
             result = analyze(self.corpus.subset([uid]), self.model, registry=self.registry, progress=False)
             self._analyses[uid] = result[uid]
@@ -142,7 +142,7 @@ class AlignmentPanel(Panel):
             if self.corpus is not None and analysis.id in self.corpus.ids():
                 return self.corpus[analysis.id].load(analysis.sample_rate)
             if analysis.audio_path:
-                from ..audio import load_audio
+                from ..data.audio import load_audio
 
                 return load_audio(analysis.audio_path, sample_rate=analysis.sample_rate)
         except WorkbenchError as exc:
@@ -174,8 +174,8 @@ class AlignmentPanel(Panel):
             self.session.select(uid)
 
     def _realign(self) -> None:
-        from ..align_errors import localize_errors
-        from ..alignment import forced_align, greedy_alignment
+        from ..asr.alignment_errors import localize_errors
+        from ..asr.alignment import forced_align, greedy_alignment
 
         a = self.analysis
         if a is None:

@@ -28,10 +28,10 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from ..corpus import Corpus
+from ..data.corpus import Corpus
 from ..errors import CorpusError, WorkbenchError
-from ..registry import ModelRegistry, resolve
-from ..session import Change, Session
+from ..models.registry import ModelRegistry, resolve
+from .session import Change, Session
 
 PANELS = ("transcribe", "alignment", "codebook", "embedding", "synthesis")
 TITLES = {"transcribe": "Transcribe", "alignment": "Alignment", "codebook": "Codebook", "embedding": "Embeddings",
@@ -127,7 +127,7 @@ class Workbench:
             session.tts_voice = chosen["voice"]
         session.view["asr_models"] = list(self.asr_models)
         if corpus is not None:
-            from ..engine import as_corpus
+            from ..data.corpus import as_corpus
 
             session.corpus = as_corpus(corpus)
         elif session.corpus is None:
@@ -399,8 +399,6 @@ def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Work
     corpus and models."""
     import json
 
-    from ..commands._model_args import resolve_model
-
     reg = resolve(registry)
     if os.environ.get(ENV_AUTORUN) == "0":
         kwargs.setdefault("autorun", False)
@@ -409,7 +407,7 @@ def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Work
     models = json.loads(os.environ.get(ENV_MODELS) or "{}")
     if models.get("asr"):
         asr = models["asr"] if isinstance(models["asr"], list) else [models["asr"]]
-        models["asr"] = [resolve_model(reg, m) for m in asr]
+        models["asr"] = [reg.name_for(m) for m in asr]
     if models.get("pretraining"):
-        models["pretraining"] = resolve_model(reg, models["pretraining"])
+        models["pretraining"] = reg.name_for(models["pretraining"])
     return Workbench(os.environ.get(ENV_CORPUS) or None, models=models or None, registry=reg, **kwargs)

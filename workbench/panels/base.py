@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..errors import WorkbenchError
-from ..registry import ModelRegistry, resolve
+from ..models.registry import ModelRegistry, resolve
 
 
 class Panel:

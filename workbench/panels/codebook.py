@@ -13,9 +13,9 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from ..codebook import CodebookUsage, CodeCharacters, code_characters, code_usage, paired_ctc_name
+from ..representations.codebook import CodebookUsage, CodeCharacters, code_characters, code_usage, paired_ctc_name
 from ..errors import CorpusError, WorkbenchError
-from ..framelabels import labels_by_id
+from ..representations.framelabels import labels_by_id
 from .base import Panel, set_figure
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "datasets" / "kokoro-eval" / "manifest.jsonl"
@@ -23,7 +23,7 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "datasets" / "kokoro-ev
 
 def resolve_corpus(corpus, session=None):
     """A Corpus (or ``{name: Corpus}``) from what the panel was given, the session, or the default set."""
-    from ..engine import as_corpus
+    from ..data.corpus import as_corpus
 
     if corpus is None and session is not None:
         corpus = getattr(session, "corpus", None)
@@ -108,7 +108,7 @@ class CodebookPanel(Panel):
     # ------------------------------------------------------------------ actions
     def run(self) -> CodebookUsage:
         """Analyse the corpus with the chosen model (cached engine) and draw everything."""
-        from ..engine import analyze
+        from ..asr.engine import analyze
 
         self.corpus = resolve_corpus(self._corpus_arg, self.session)
         model = self.model.value
@@ -199,7 +199,7 @@ class CodebookPanel(Panel):
 
     def show_utterance(self, uid: str) -> bool:
         """Draw the code sequence of one analysed utterance with its aligned chars."""
-        from ..framelabels import frame_labels_for
+        from ..representations.framelabels import frame_labels_for
         from ..plots.representations import plot_code_sequence
 
         self.selected_utterance = uid

@@ -16,7 +16,15 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
-from ..embeddings import COLOR_BY, Embedding, FrameTable, error_map, frame_table, project, resolve_labels
+from ..representations.embeddings import (
+    COLOR_BY,
+    Embedding,
+    FrameTable,
+    error_map,
+    frame_table,
+    project,
+    resolve_labels,
+)
 from ..errors import WorkbenchError
 from .base import Panel, set_figure
 from .codebook import _image, resolve_corpus
@@ -103,12 +111,12 @@ class EmbeddingPanel(Panel):
     # ------------------------------------------------------------------ analysis
     def run(self) -> Embedding:
         """One engine call with every layer (cached), labels from the CTC alignment, then draw."""
-        from ..codebook import paired_ctc_name
-        from ..engine import analyze
+        from ..representations.codebook import paired_ctc_name
+        from ..asr.engine import analyze
 
         corpus = resolve_corpus(self._corpus_arg, self.session)
         if isinstance(corpus, dict):
-            from ..corpus import Corpus
+            from ..data.corpus import Corpus
 
             corpus = Corpus([u for c in corpus.values() for u in c], name="+".join(corpus))
         self.corpus = corpus
@@ -282,7 +290,7 @@ class EmbeddingPanel(Panel):
     # ------------------------------------------------------------------ probe
     def run_probe(self):
         """Layer-wise probe and CKA on the cached hidden states (no forward pass)."""
-        from ..probe import cka_matrix, layer_probe
+        from ..representations.probe import cka_matrix, layer_probe
 
         if self.analyses is None:
             raise WorkbenchError("press Analyse first")

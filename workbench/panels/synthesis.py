@@ -16,7 +16,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..corpus import Utterance
+from ..data.corpus import Utterance
 from ..errors import TextError
 from .base import Panel, set_figure, wav_bytes
 
@@ -32,7 +32,7 @@ class SynthesisPanel(Panel):
     def __init__(self, *, registry=None, session=None, text: str = DEFAULT_TEXT, voice: str | None = None,
                  asr_model: str | None = None, map_row: int | None = None) -> None:
         super().__init__(registry=registry, session=session)
-        from ..voice_inspect import DEFAULT_ROW, available_voices
+        from ..tts.voice_inspect import DEFAULT_ROW, available_voices
 
         self.roundtrip = None
         self.map_row = DEFAULT_ROW if map_row is None else map_row
@@ -119,9 +119,9 @@ class SynthesisPanel(Panel):
     # ------------------------------------------------------------------ actions
     def synthesize(self):
         """Synthesize the text with the chosen voice, speed and language; fills every view."""
-        from ..g2p import token_html
+        from ..models.g2p import token_html
         from ..plots.synthesis import plot_timings
-        from ..synthesis import synthesize
+        from ..tts.synthesis import synthesize
 
         self.set_status("synthesizing…")
         language = None if self.language.value == "auto" else self.language.value
@@ -145,7 +145,7 @@ class SynthesisPanel(Panel):
 
     def _draw_map(self, result) -> None:
         from ..plots.voices import plot_voice_map
-        from ..voice_inspect import voice_map
+        from ..tts.voice_inspect import voice_map
 
         spec = self.voice_spec()
         blends = [spec] if ("," in spec or ":" in spec) else None
@@ -155,7 +155,7 @@ class SynthesisPanel(Panel):
 
     def transcribe_back(self):
         """Run the chosen CTC model on the synthesized audio; shows WER and the word diff."""
-        from ..roundtrip import transcribe_back
+        from ..tts.roundtrip import transcribe_back
 
         if self.result is None:
             raise TextError("synthesize something first, then transcribe it back")

@@ -14,7 +14,7 @@ import io
 
 import ipywidgets as widgets
 
-from ..corpus import Corpus, Utterance
+from ..data.corpus import Corpus, Utterance
 from ..errors import AudioError
 from .base import Panel, wav_bytes
 
@@ -164,7 +164,7 @@ class TranscribePanel(Panel):
     def run(self):
         """Evaluate the chosen models on the corpus; fills the summary and the table."""
         from ..errors import CorpusError
-        from ..evaluation import evaluate
+        from ..evaluation.evaluate import evaluate
 
         if self.corpus is None or not len(self.corpus):
             raise CorpusError("no utterances to transcribe: load a manifest or upload audio first")

@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from .figure import axes
 
 OP_COLOURS = {"substitute": "#ef6c00", "delete": "#c62828", "insert": "#6a1b9a", "equal": "#2e7d32"}
 WORD_COLOUR = "#1565c0"
 LOW_COLOUR = "#c62828"
 
 
-def _axes(ax, figsize=(9.0, 3.0)):
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 def _analysis_of(obj):
     """(analysis, alignment) from an UtteranceAnalysis or an Alignment."""
-    from ..alignment import Alignment
-
-    if isinstance(obj, Alignment):
+    if hasattr(obj, "words") and hasattr(obj, "analysis"):  # an Alignment (duck-typed: plots sit below asr)
         return obj.analysis, obj
     return obj, None
 
@@ -84,7 +74,7 @@ def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = T
     ``probabilities``: posteriors (0..1) instead of log-probs.  Special tokens (``<s>``...) are
     hidden unless ``show_special``; blank is the bottom row.
     """
-    from ..ctc import SPECIAL
+    from ..models.ctc import SPECIAL
 
     analysis, own = _analysis_of(analysis)
     alignment = alignment if alignment is not None else own
@@ -98,7 +88,7 @@ def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = T
         mat = np.exp(mat)
     fs = analysis.frame_seconds
     T = lp.shape[0]
-    fig, ax = _axes(ax, (10.0, 4.2))
+    fig, ax = axes(ax, (10.0, 4.2))
     im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
                    extent=(0, T * fs, -0.5, len(rows) - 0.5), vmin=0 if probabilities else None,
                    vmax=1 if probabilities else None)
@@ -137,13 +127,13 @@ def plot_trellis(alignment, *, ax=None, time_range=None, cmap: str = "viridis", 
     T = lp.shape[0]
     fs = alignment.frame_seconds
     if ids.size == 0:
-        fig, ax = _axes(ax)
+        fig, ax = axes(ax)
         ax.text(0.5, 0.5, "empty transcript", ha="center", va="center", transform=ax.transAxes)
         return fig
     cols = np.where(ids < lp.shape[1], ids, 0)
     mat = lp[:, cols].T
     mat = np.where((ids >= lp.shape[1])[:, None], np.nan, mat)
-    fig, ax = _axes(ax, (10.0, max(3.0, min(8.0, 0.12 * len(labels)))))
+    fig, ax = axes(ax, (10.0, max(3.0, min(8.0, 0.12 * len(labels)))))
     im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
                    extent=(0, T * fs, -0.5, len(labels) - 0.5), vmin=max(float(np.nanmin(mat)), -20.0), vmax=0)
     fig.colorbar(im, ax=ax, label="log-prob", pad=0.01)
@@ -173,7 +163,7 @@ def _audio_for(alignment, audio):
     a = alignment.analysis
     if a is None or not a.audio_path:
         raise ValueError("no audio given and the analysis has no audio path; pass audio=...")
-    from ..audio import load_audio
+    from ..data.audio import load_audio
 
     return load_audio(a.audio_path, sample_rate=a.sample_rate)
 
@@ -186,7 +176,7 @@ def plot_waveform(alignment, *, audio=None, ax=None, level: str = "word", time_r
     """
     wav = _audio_for(alignment, audio)
     sr = alignment.sample_rate
-    fig, ax = _axes(ax, (10.0, 2.6))
+    fig, ax = axes(ax, (10.0, 2.6))
     duration = wav.size / sr
     t = np.arange(wav.size) / sr
     if time_range is not None:
@@ -212,7 +202,7 @@ def plot_spectrogram(alignment, *, audio=None, ax=None, level: str = "word", tim
     sr = alignment.sample_rate
     mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
     db = librosa.power_to_db(mel, ref=np.max)
-    fig, ax = _axes(ax, (10.0, 3.2))
+    fig, ax = axes(ax, (10.0, 3.2))
     librosa.display.specshow(db, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax, cmap="magma")
     for seg in (alignment.words if level == "word" else [t for t in alignment.tokens if t.char != "|"]):
         ax.axvline(seg.start, color="white", lw=0.6, alpha=0.8)
@@ -255,7 +245,7 @@ def plot_blank_probability(obj, *, alignment=None, ax=None, time_range=None):
     x = (np.arange(lp.shape[0]) + 0.5) * fs
     blank = np.exp(lp[:, analysis.blank_id])
     other = np.exp(np.delete(lp, analysis.blank_id, axis=1).max(axis=1))
-    fig, ax = _axes(ax, (10.0, 2.6))
+    fig, ax = axes(ax, (10.0, 2.6))
     ax.plot(x, blank, color="#37474f", lw=1.0, label="blank")
     ax.plot(x, other, color="#ef6c00", lw=0.8, alpha=0.8, label="best non-blank")
     ax.set_ylim(0, 1.05)
@@ -274,7 +264,7 @@ def plot_word_confidence(alignment, *, ax=None, threshold: float | None = None, 
     """Bars of each word's confidence (mean char posterior), low ones red, with the threshold line."""
     threshold = alignment.confidence_threshold if threshold is None else threshold
     words = alignment.words
-    fig, ax = _axes(ax, (max(4.0, 0.35 * len(words) + 1.5), 3.0))
+    fig, ax = axes(ax, (max(4.0, 0.35 * len(words) + 1.5), 3.0))
     x = np.arange(len(words))
     conf = np.array([w.confidence for w in words])
     colours = [LOW_COLOUR if c < threshold else WORD_COLOUR for c in conf]
@@ -293,7 +283,7 @@ def plot_word_confidence(alignment, *, ax=None, threshold: float | None = None, 
 
 def plot_reliability(table, *, ax=None):
     """Reliability diagram of :func:`workbench.align_errors.calibration`: accuracy per confidence bin."""
-    fig, ax = _axes(ax, (4.2, 4.0))
+    fig, ax = axes(ax, (4.2, 4.0))
     t = table[table["words"] > 0]
     ax.plot([0, 1], [0, 1], ls="--", color="#9e9e9e", lw=1, label="perfect calibration")
     ax.plot(t["mean_confidence"], t["accuracy"], "o-", color=WORD_COLOUR, label="words")
@@ -321,4 +311,34 @@ def plot_alignment_overview(alignment, *, audio=None, time_range=None, errors=No
     plot_blank_probability(alignment.analysis, alignment=alignment, ax=ax3, time_range=time_range)
     ax1.set_xlabel("")
     ax2.set_xlabel("")
+    return fig
+
+
+def plot_timing_differences(table, *, summary: dict | None = None, ax=None, clip: float = 0.3):
+    """Histogram of word start and end differences (CTC minus reference) in seconds.
+
+    Differences beyond +-``clip`` are drawn in the outermost bins, and the title says how many
+    were clipped, so a pile-up at the edges is never mistaken for the distribution's shape.
+    ``summary`` is :func:`workbench.asr.reference_timing.timing_summary` of ``table`` (its median
+    figures go in the title).
+    """
+    fig, ax = axes(ax, (6.4, 3.4))
+    bins = np.linspace(-clip, clip, 41)
+    clipped = 0
+    for col, colour, label in (("start_diff", "#1565c0", "word start"), ("end_diff", "#ef6c00", "word end")):
+        values = table[col].to_numpy(float)
+        values = values[np.isfinite(values)]
+        clipped += int((np.abs(values) > clip).sum())
+        ax.hist(np.clip(values, -clip, clip), bins=bins, alpha=0.6, color=colour, label=label)
+    ax.axvline(0, color="#424242", lw=0.8)
+    ax.set_xlabel(f"CTC forced alignment minus reference (s); |diff| > {clip:g} s drawn in the edge bins")
+    ax.set_ylabel("words")
+    title = f"{len(table)} words"
+    if summary:
+        title += (f": median |start diff| {1000 * summary['start_median']:.0f} ms, "
+                  f"|end diff| {1000 * summary['end_median']:.0f} ms")
+    if clipped:
+        title += f"\n{clipped} start/end differences beyond +-{clip:g} s are counted in the edge bins"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     return fig

@@ -7,24 +7,16 @@ twice in notebooks).
 from __future__ import annotations
 
 import numpy as np
+from .figure import axes
 
 OTHER = "other"
 MISSING_COLOUR = "#c8c8c8"
 
 
-def _axes(ax, figsize=(6.4, 4.0)):
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 # --------------------------------------------------------------------------- codebook
 def plot_code_histogram(usage, *, group: int = 0, order: str = "index", part: str | None = None, ax=None):
     """Frames per code of one quantizer group (``order="rank"`` sorts codes by use)."""
-    fig, ax = _axes(ax, (7.0, 3.2))
+    fig, ax = axes(ax, (7.0, 3.2))
     stats = usage.parts[part] if part is not None else usage.total
     counts = stats.counts[group]
     share = counts / max(stats.frames, 1)
@@ -47,7 +39,7 @@ def plot_code_histogram(usage, *, group: int = 0, order: str = "index", part: st
 
 def plot_perplexity(usage, *, ax=None, max_parts: int = 30):
     """Hard and soft perplexity per group, for each partition (or the whole corpus)."""
-    fig, ax = _axes(ax, (7.0, 3.4))
+    fig, ax = axes(ax, (7.0, 3.4))
     parts = usage.parts or {"all": usage.total}
     names = list(parts)[:max_parts]
     g = usage.num_groups
@@ -73,7 +65,7 @@ def plot_perplexity(usage, *, ax=None, max_parts: int = 30):
 def plot_code_char_heatmap(cc, *, group: int | str = 0, top: int = 40, normalize: str = "code", ax=None):
     """P(char | code) (``normalize="code"``) or P(code | char) for the ``top`` most used codes,
     codes ordered by their dominant char."""
-    fig, ax = _axes(ax, (8.0, 6.0))
+    fig, ax = axes(ax, (8.0, 6.0))
     table = cc.contingency(group)
     table = table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:top]]
     values = table.to_numpy(dtype=float)
@@ -101,7 +93,7 @@ def plot_code_char_heatmap(cc, *, group: int | str = 0, top: int = 40, normalize
 def plot_code_sequence(codes: np.ndarray, chars, *, group: int = 0, frame_seconds: float = 0.02,
                        title: str = "", ax=None):
     """One utterance's codes of ``group`` over time, aligned chars written above them."""
-    fig, ax = _axes(ax, (9.0, 2.8))
+    fig, ax = axes(ax, (9.0, 2.8))
     codes = np.asarray(codes).reshape(len(codes), -1)[:, group]
     t = np.arange(len(codes)) * frame_seconds
     ax.step(t, codes, where="post", lw=0.8, color="#3b6ea8")
@@ -137,7 +129,7 @@ def category_values(df, color_by: str) -> np.ndarray:
 
 def plot_embedding(emb, *, color_by: str = "char", highlight=None, keep=None, max_categories: int = 20, ax=None):
     """Scatter of a 2-D embedding coloured by a label column; ``highlight`` (bool mask) on top."""
-    fig, ax = _axes(ax, (7.0, 6.0))
+    fig, ax = axes(ax, (7.0, 6.0))
     xy = emb.coords
     n = len(xy)
     keep = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
@@ -189,7 +181,7 @@ def plot_embedding(emb, *, color_by: str = "char", highlight=None, keep=None, ma
 # --------------------------------------------------------------------------- probes
 def plot_probe(probe, *, ax=None):
     """Held-out probe accuracy against layer, with the majority-class chance line."""
-    fig, ax = _axes(ax, (5.5, 3.5))
+    fig, ax = axes(ax, (5.5, 3.5))
     ax.plot(probe.layers, probe.accuracy, "o-", color="#3b6ea8", label="held-out accuracy")
     ax.plot(probe.layers, probe.train_accuracy, "o--", color="#a8c6e8", label="train accuracy")
     ax.axhline(probe.chance, color="#c0504d", ls=":", label=f"chance (always '{probe.majority}')")
@@ -204,7 +196,7 @@ def plot_probe(probe, *, ax=None):
 
 def plot_cka(cka, *, ax=None):
     """Layer x layer linear CKA heatmap."""
-    fig, ax = _axes(ax, (4.6, 4.0))
+    fig, ax = axes(ax, (4.6, 4.0))
     image = ax.imshow(cka.matrix, vmin=0, vmax=1, cmap="viridis", origin="lower")
     ax.set_xticks(range(len(cka.layers)), cka.layers)
     ax.set_yticks(range(len(cka.layers)), cka.layers)

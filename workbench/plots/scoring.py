@@ -3,20 +3,13 @@ character confusion heatmap.  Each takes ``ax=`` and returns the figure (never s
 from __future__ import annotations
 
 import numpy as np
-
-
-def _axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    return ax.figure, ax
+from .figure import axes
 
 
 def plot_wer_histogram(score, *, ax=None, bins: int = 20, clip: float = 1.5):
     """Histogram of per-utterance WER (values above ``clip`` piled in the last bin), with the
     pooled and the mean WER marked.  Empty-reference rows (WER undefined) are not drawn."""
-    fig, ax = _axes(ax, (6, 3.2))
+    fig, ax = axes(ax, (6, 3.2))
     w = score.scored["wer"].dropna().to_numpy(dtype=float)
     ax.hist(np.minimum(w, clip), bins=bins, range=(0, clip), color="#5c6bc0", edgecolor="white")
     ax.axvline(score.wer, color="#c62828", lw=2, label=f"pooled {score.wer:.1%}")
@@ -30,7 +23,7 @@ def plot_wer_histogram(score, *, ax=None, bins: int = 20, clip: float = 1.5):
 
 def plot_speaker_wer(score, *, ax=None, sort: bool = True):
     """Pooled WER per speaker with its bootstrap 95% interval; the corpus WER as a line."""
-    fig, ax = _axes(ax, (max(4, 0.5 * len(score.by_speaker()) + 2), 3.2))
+    fig, ax = axes(ax, (max(4, 0.5 * len(score.by_speaker()) + 2), 3.2))
     table = score.by_speaker()
     if sort:
         table = table.sort_values("wer", ascending=False)
@@ -50,7 +43,7 @@ def plot_speaker_wer(score, *, ax=None, sort: bool = True):
 def plot_system_scatter(comparison, *, a: str | None = None, b: str | None = None, ax=None, clip: float = 1.5):
     """Per-utterance WER of system ``b`` (y) against ``a`` (x); points under the diagonal are
     utterances where ``b`` is better."""
-    fig, ax = _axes(ax, (4.2, 4.2))
+    fig, ax = axes(ax, (4.2, 4.2))
     a = a or comparison.systems[0]
     b = b or comparison.systems[1]
     df = comparison.per_utterance
@@ -75,7 +68,7 @@ def plot_system_scatter(comparison, *, a: str | None = None, b: str | None = Non
 def plot_char_confusion(matrix, *, ax=None, normalize: bool = True, hide_hits: bool = False):
     """Heatmap of a character confusion matrix (``CorpusScore.char_confusion``); rows normalised
     to the reference character's count when ``normalize``."""
-    fig, ax = _axes(ax, (7, 6))
+    fig, ax = axes(ax, (7, 6))
     m = matrix.to_numpy(dtype=float).copy()
     if hide_hits:
         n = min(m.shape)

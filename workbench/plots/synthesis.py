@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .figure import axes, new_figure
+
 
 def _spans(ax, result, *, phonemes: bool, max_phoneme_labels: int) -> None:
     words = result.word_timings()
@@ -30,23 +32,20 @@ def plot_timings(result, *, ax=None, kind: str = "waveform", phonemes: bool = Tr
     words red, labels on top), phoneme boundaries (grey lines, symbols at the bottom) and chunk joins
     (red dashed).  ``kind``: ``"waveform"``, ``"spectrogram"`` or ``"both"`` (two stacked axes; pass a
     pair as ``ax`` or none)."""
-    import matplotlib.pyplot as plt
-
     if kind not in ("waveform", "spectrogram", "both"):
         raise ValueError(f"kind={kind!r}; use 'waveform', 'spectrogram' or 'both'")
     if kind == "both":
         if ax is None:
-            fig, axes = plt.subplots(2, 1, figsize=(max(8, min(24, 1.6 * result.duration)), 5), sharex=True)
+            fig = new_figure((max(8, min(24, 1.6 * result.duration)), 5))
+            pair = fig.subplots(2, 1, sharex=True)
         else:
-            axes = list(ax)
-            fig = axes[0].figure
-        plot_timings(result, ax=axes[0], kind="waveform", phonemes=False)
-        plot_timings(result, ax=axes[1], kind="spectrogram", phonemes=phonemes, max_phoneme_labels=max_phoneme_labels,
+            pair = list(ax)
+            fig = pair[0].figure
+        plot_timings(result, ax=pair[0], kind="waveform", phonemes=False)
+        plot_timings(result, ax=pair[1], kind="spectrogram", phonemes=phonemes, max_phoneme_labels=max_phoneme_labels,
                      n_fft=n_fft, hop_length=hop_length)
         return fig
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(max(8, min(24, 1.6 * result.duration)), 3))
-    fig = ax.figure
+    fig, ax = axes(ax, (max(8, min(24, 1.6 * result.duration)), 3))
     audio = result.audio
     sr = result.sample_rate
     t = np.arange(len(audio)) / sr
@@ -72,11 +71,7 @@ def plot_timings(result, *, ax=None, kind: str = "waveform", phonemes: bool = Tr
 
 def plot_roundtrip(rt, *, ax=None):
     """WER per voice of a round trip, split into words G2P flagged and the rest."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(rt.per_voice) + 2), 3.2))
-    fig = ax.figure
+    fig, ax = axes(ax, (max(4, 0.8 * len(rt.per_voice) + 2), 3.2))
     pv = rt.per_voice
     x = np.arange(len(pv))
     ax.bar(x - 0.2, pv.wer.to_numpy(float), width=0.4, color="#5c6bc0", label="WER")

@@ -3,23 +3,16 @@ Each takes ``ax=`` and returns the figure (never shows it)."""
 from __future__ import annotations
 
 import numpy as np
+from .figure import axes
 
 _LANG_COLOURS = {"en-us": "#1f77b4", "en-gb": "#d62728", "es": "#ff7f0e", "fr": "#9467bd", "hi": "#8c564b",
                  "it": "#2ca02c", "ja": "#e377c2", "pt-br": "#bcbd22", "zh": "#17becf"}
 
 
-def _axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    return ax.figure, ax
-
-
 def plot_similarity(matrix, *, ax=None, annotate: bool | None = None, cmap: str = "viridis"):
     """Heatmap of a voice cosine-similarity DataFrame (from ``similarity_matrix``)."""
     n = len(matrix)
-    fig, ax = _axes(ax, (max(4, 0.22 * n + 2), max(3.5, 0.22 * n + 1.5)))
+    fig, ax = axes(ax, (max(4, 0.22 * n + 2), max(3.5, 0.22 * n + 1.5)))
     values = matrix.to_numpy(dtype=float)
     off = values[~np.eye(n, dtype=bool)] if n > 1 else values.ravel()
     im = ax.imshow(values, cmap=cmap, vmin=float(off.min()) if off.size else 0, vmax=1.0)
@@ -38,7 +31,7 @@ def plot_similarity(matrix, *, ax=None, annotate: bool | None = None, cmap: str 
 def plot_voice_map(vmap, *, ax=None, highlight: str | None = None, labels: bool = True):
     """Voices as points coloured by language (circle female, square male), blends as stars,
     ``highlight`` (a voice or blend name on the map) ringed in black."""
-    fig, ax = _axes(ax, (6, 5))
+    fig, ax = axes(ax, (6, 5))
     df = vmap.coords
     for (lang, kind), g in df.groupby(["language", "kind"], sort=True):
         colour = _LANG_COLOURS.get(lang, "#7f7f7f")
@@ -66,7 +59,7 @@ def plot_voice_map(vmap, *, ax=None, highlight: str | None = None, labels: bool 
 
 def plot_row_profile(profile, *, ax=None):
     """Cosine of each row to row 0 and the row norm, timbre half vs prosody half, against phoneme count."""
-    fig, ax = _axes(ax, (7, 3.4))
+    fig, ax = axes(ax, (7, 3.4))
     f = profile.frame
     ax.plot(f.phonemes, f.cos0_timbre, color="#1f77b4", label="timbre: cosine to row 0")
     ax.plot(f.phonemes, f.cos0_prosody, color="#d62728", label="prosody: cosine to row 0")

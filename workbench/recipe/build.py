@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import assets
+from ..models import assets
 
 #: wav2vec2-base-960h's 32-token character vocabulary (``<pad>`` = blank = 0, ``|`` = 4).
 VOCAB = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, "E": 5, "T": 6, "A": 7, "O": 8, "N": 9, "I": 10,

@@ -21,7 +21,7 @@ def _norm_word(w: str) -> str:
 
 def timing_errors(analyses, corpus) -> dict:
     """Median/mean absolute word start and end differences (ms), forced alignment vs Kokoro."""
-    from ..alignment import forced_align
+    from ..asr.alignment import forced_align
 
     starts, ends, skipped = [], [], 0
     for a in analyses:
@@ -45,11 +45,11 @@ def timing_errors(analyses, corpus) -> dict:
 
 def measure(registry=None, *, corpus_path: Path | None = None) -> dict:
     """All figures of both cards as one dict."""
-    from ..codebook import code_usage
-    from ..corpus import Corpus
-    from ..engine import analyze
-    from ..registry import resolve
-    from ..scoring import score_corpus
+    from ..representations.codebook import code_usage
+    from ..data.corpus import Corpus
+    from ..asr.engine import analyze
+    from ..models.registry import resolve
+    from ..scoring.wer import score_corpus
 
     reg = resolve(registry)
     root = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..specs import KOKORO_VOICES
+from ..models.specs import KOKORO_VOICES
 from .sentences import generate
 
 ENGLISH_VOICES = [v for v in KOKORO_VOICES if v[:1] in "ab"]
@@ -48,8 +48,8 @@ def synthesize_set(out_dir: Path, sentences: list[str], voices: list[str], *, se
     import soundfile as sf
     from tqdm.auto import tqdm
 
-    from ..registry import resolve
-    from ..synthesis import synthesize
+    from ..models.registry import resolve
+    from ..tts.synthesis import synthesize
 
     reg = resolve(registry)
     out_dir = Path(out_dir)

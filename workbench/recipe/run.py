@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..specs import PACKAGE_CHECKPOINTS
+from ..models.specs import PACKAGE_CHECKPOINTS
 from .train import CTCTrainer, Pretrainer, TrainConfig, load_manifest
 
 PRETRAIN = TrainConfig(steps=1200, lr=5e-4, warmup=100, batch_size=8, max_batch_seconds=32.0, save_every=100)

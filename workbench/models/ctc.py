@@ -1,0 +1,83 @@
+"""CTC basics shared by the engine and alignment: the bundle interface every CTC backend
+satisfies, greedy decoding with spans."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class CTCBundle(Protocol):
+    """What the engine needs of a loaded wav2vec2-style model, whatever runs it.
+
+    Satisfied by :class:`~workbench.models.w2v2.Wav2Vec2Bundle` (PyTorch, transformers) and
+    :class:`~workbench.models.onnx_ctc.OnnxCTCBundle` (onnxruntime).  A new backend implements
+    these members and adds one loader to :data:`workbench.models.registry.LOADERS`; nothing in
+    the engine, alignment or representations changes.
+    """
+
+    name: str
+    kind: str  # "ctc" (emits log-probs over ``vocab``) or "pretraining" (hidden states, codes)
+    revision: str
+    dtype: str
+    sample_rate: int
+    frame_stride: int  # input samples per output frame (320 for the base architecture)
+    receptive_field: int  # samples one frame sees through the conv encoder (400 for base)
+    vocab: list[str]  # token strings by id; empty for pretraining models
+    blank_id: int
+    word_delimiter: str
+    num_layers: int
+    do_normalize: bool  # zero-mean/unit-variance input, as the feature extractor does
+    uses_attention_mask: bool  # False: zero padding changes outputs, so clips run one per call
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames for an input of ``num_samples`` samples."""
+        ...
+
+    def forward_batch(self, values: list[np.ndarray], *, layers: tuple[int, ...] = (),
+                      codes: bool = False) -> list[dict]:
+        """Per-clip arrays for normalised clips: ``log_probs``, ``h{layer}``, ``codes``/``code_logits``."""
+        ...
+
+
+@dataclass(frozen=True)
+class CharSpan:
+    """An emitted token and its frame span [start, end) in the emissions."""
+
+    token: str
+    token_id: int
+    start: int
+    end: int
+
+
+def greedy_path(log_probs: np.ndarray) -> np.ndarray:
+    """Frame-wise argmax ids."""
+    return np.asarray(log_probs).argmax(axis=-1)
+
+
+def greedy_spans(ids: np.ndarray, vocab: list[str], blank_id: int = 0) -> list[CharSpan]:
+    """Collapse repeats, drop blanks; each emitted token keeps the frames of its run."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(ids)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [ids.size]])
+    out = []
+    for s, e in zip(starts, ends):
+        tid = int(ids[s])
+        if tid == blank_id:
+            continue
+        out.append(CharSpan(vocab[tid] if tid < len(vocab) else "", tid, int(s), int(e)))
+    return out
+
+
+SPECIAL = {"<pad>", "<s>", "</s>", "<unk>"}
+
+
+def spans_to_text(spans: list[CharSpan], word_delimiter: str = "|") -> str:
+    """The transcript: delimiter tokens become spaces, special tokens are dropped."""
+    chars = [" " if s.token == word_delimiter else s.token for s in spans if s.token not in SPECIAL]
+    return " ".join("".join(chars).split())

@@ -1,0 +1,1 @@
+"""Representations: frame labels, embeddings (UMAP/PCA), quantizer codebook usage, probes and CKA."""

@@ -1,0 +1,1 @@
+"""Scoring: WER/CER with intervals, text normalisation, word diffs, significance tests, system comparison, sclite."""

@@ -1,0 +1,1 @@
+"""TTS: Kokoro synthesis with timings, phonemization, voice inspection, round trip, parity and quality checks."""
