@@ -2,6 +2,7 @@
 replay and JSON round trip, and ``workbench app`` (dry run, and a real Voilà serving HTTP 200)."""
 from __future__ import annotations
 
+import html
 import importlib.util
 import io
 import json
@@ -288,8 +289,10 @@ def test_cli_dry_run_prints_a_loopback_voila_command(tiny_dirs, tmp_path):
                                                                    "pretraining": "w2v2-tiny"}
     assert "-m voila" in cmd and "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd and "app.ipynb" in cmd
     port = int(cmd.split("--port=")[1].split()[0])
-    token = cmd.split("--Voila.token=")[1].split()[0]
-    assert url == f"http://127.0.0.1:{port}/?token={token}" and port > 0
+    token = url.split("?token=")[1]
+    assert url == f"http://127.0.0.1:{port}/?token={token}" and port > 0 and len(token) >= 32
+    assert token not in cmd and "token" not in cmd  # never on a command line (ps shows it to every user)
+    assert env["WORKBENCH_APP_WORKDIR"].strip("'") == os.getcwd()
     bad = _cli("--dry-run", "--corpus", str(tmp_path / "nope.jsonl"), timeout=60)
     assert bad.returncode == 2 and "no such corpus" in bad.stderr
 
@@ -303,8 +306,19 @@ def test_app_notebook_is_committed_without_outputs():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("voila") is None, reason="voila is not installed")
+def _readable(path) -> bool:
+    try:
+        path.read_bytes()
+        return True
+    except OSError:
+        return False
+
+
 def test_cli_serves_the_app_with_voila_on_loopback(tiny_dirs, corpus, tmp_path):
+    """A real server: the app answers on loopback with its token, refuses a foreign Host header
+    (DNS rebinding) with and without a token, and no process shows the token in its command line."""
     import http.client
+    from pathlib import Path
     from urllib.parse import urlsplit
 
     manifest = tmp_path / "three.jsonl"
@@ -342,6 +356,18 @@ def test_cli_serves_the_app_with_voila_on_loopback(tiny_dirs, corpus, tmp_path):
             assert chunk, f"the page ended without the app's widget: {body[-500:]}"
             body += chunk
         assert "Traceback" not in body and "error when executing" not in body
+        token = parts.query.split("=", 1)[1]
+        for host in ("evil.example", f"evil.example:{parts.port}", "127.0.0.1.nip.io"):
+            other = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            other.request("GET", f"/?{parts.query}", headers={"Host": host})
+            refused = other.getresponse()
+            refused.read()
+            assert refused.status == 403, host
+        local = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        local.request("GET", "/login", headers={"Host": f"localhost:{parts.port}"})
+        assert local.getresponse().status == 200
+        cmdlines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if _readable(p)]
+        assert cmdlines and not any(token.encode() in c for c in cmdlines)
     finally:
         proc.terminate()  # the command exec'd into Voila: this stops the server itself
         try:
@@ -349,3 +375,116 @@ def test_cli_serves_the_app_with_voila_on_loopback(tiny_dirs, corpus, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------------------- served app: security (issue 18 row 15)
+def test_token_comes_from_the_environment_or_an_owner_only_file(tmp_path):
+    secret = "0123456789abcdef0123456789abcdef"
+    out = _cli("--dry-run", "--port", "0", env={"WORKBENCH_APP_TOKEN": secret}, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip().endswith(f"?token={secret}")
+    assert secret not in out.stdout.splitlines()[-2]  # not in the Voila command
+    token_file = tmp_path / "token"
+    token_file.write_text("fedcba9876543210fedcba9876543210\n")
+    token_file.chmod(0o644)
+    loose = _cli("--dry-run", "--port", "0", "--token-file", str(token_file), timeout=60)
+    assert loose.returncode == 2 and "other users can read it" in loose.stderr and "chmod 600" in loose.stderr
+    token_file.chmod(0o600)
+    ok = _cli("--dry-run", "--port", "0", "--token-file", str(token_file), timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("?token=fedcba9876543210fedcba9876543210")
+    short = _cli("--dry-run", "--port", "0", env={"WORKBENCH_APP_TOKEN": "abc"}, timeout=60)
+    assert short.returncode == 2 and "at least 16" in short.stderr
+    nodir = _cli("--dry-run", "--port", "0", "--workdir", str(tmp_path / "nope"), timeout=60)
+    assert nodir.returncode == 2 and "no such folder" in nodir.stderr
+
+
+def test_the_page_saves_and_loads_only_inside_the_working_folder(registry, corpus, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    app = Workbench(corpus, models=MODELS, registry=registry, autorun=False, root=work, microphone=False)
+    assert app.session_path.value == str(work / "workbench-session.json")  # an absolute path in the folder
+    app.save_button.click()
+    assert (work / "workbench-session.json").is_file() and "saved to" in app.status.value
+    for outside in (str(tmp_path / "evil.json"), "../evil.json", "/etc/evil.json"):
+        app.session_path.value = outside
+        app.save_button.click()
+        assert "outside the app&#x27;s working folder" in app.status.value, outside
+    assert not (tmp_path / "evil.json").exists()
+    app.session_path.value = "sub/ok.json"  # relative names land inside the folder
+    app.save_button.click()
+    assert (work / "sub" / "ok.json").is_file()
+    t = app.transcribe
+    t.corpus_path.value = str(tmp_path.parent)
+    t.load_button.click()
+    assert "outside the app&#x27;s working folder" in t.status.value and t.corpus is corpus
+    (work / "mine.jsonl").write_text("".join(json.dumps({"id": u.id, "audio_filepath": u.audio, "text": u.text})
+                                             + "\n" for u in corpus))
+    t.corpus_path.value = "mine.jsonl"
+    t.load_button.click()
+    assert [u.id for u in t.corpus] == corpus.ids() and app.session.corpus is t.corpus
+
+
+def test_a_failed_upload_says_why_and_resets_the_counter(registry, corpus):
+    import datetime
+
+    app = Workbench(corpus, models=MODELS, registry=registry, autorun=False, microphone=False)
+    t = app.transcribe
+    t.upload.value = ({"name": "notes.wav", "type": "audio/wav", "size": 11, "content": memoryview(b"not a wave"),
+                       "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+    assert "notes.wav could not be read as audio" in t.status.value and "upload a WAV" in t.status.value
+    assert "_io.BytesIO" not in t.status.value and "object at 0x" not in t.status.value
+    assert t.upload.value == () and len(t.corpus) == len(corpus)
+
+
+def test_a_recording_joins_the_corpus_and_is_transcribed(registry, corpus):
+    pytest.importorskip("anywidget")
+    app = Workbench(corpus, models=MODELS, registry=registry, panel_options=OPTIONS)
+    voice = corpus[corpus.ids()[0]]
+    samples = voice.load(16_000)
+    app.microphone.receive(samples, 16_000)  # what the browser's Stop sends
+    uid = "recording-1"
+    row = app.transcribe.result.score.row(uid)
+    assert uid in app.session.corpus.ids() and row["hypothesis"] is not None
+    assert app.session.selected_utterance == uid and app.transcribe.table.value == uid
+    assert f"heard “{html.escape(row['hypothesis'])}”" in app.heard.value and not app.microphone.busy
+    heard = _wav(app.transcribe.audio.value)
+    assert abs(len(heard) - len(samples)) <= 1
+    app.microphone.receive(samples[:100], 16_000)  # a click on Stop right after Record
+    assert "nothing recorded" in app.microphone.message and "recording-2" not in app.session.corpus.ids()
+
+
+def test_the_served_app_runs_long_actions_in_the_background_with_progress_and_cancel(registry, eval_corpus):
+    from workbench.panels.base import Cancelled
+
+    app = Workbench(eval_corpus.subset(eval_corpus.ids()[:6]), models=MODELS, registry=registry, background=True,
+                    panel_options=OPTIONS, microphone=False)
+    t = app.transcribe
+    app.transcribe.wait(300)  # the autorun: Run was disabled while it ran, enabled after
+    assert t.result is not None and not t.run_button.disabled and t.progress.value == t.progress.max == 6
+    assert t.progress_row.box.layout.display == "none"
+    seen = []
+    t.progress_row.bar.observe(lambda ch: seen.append((ch["new"], t.run_button.disabled,
+                                                       t.progress_row.box.layout.display)), "value")
+    t.progress_row.bar.observe(lambda ch: t.progress_row.cancel() if ch["new"] == 2 else None, "value")
+    t.result = None
+    t.run_button.click()
+    t.wait(300)
+    assert seen and all(disabled and shown is None for _, disabled, shown in seen)
+    assert max(v for v, _, _ in seen) == 2 and "cancelled" in t.status.value and t.result is None
+    assert not t.run_button.disabled and issubclass(Cancelled, Exception)
+
+
+def test_served_app_settings_cull_idle_kernels_and_keep_the_token_out_of_argv(tmp_path, monkeypatch):
+    from workbench.cli import build_parser
+
+    monkeypatch.setenv("WORKBENCH_APP_TOKEN", "a" * 32)
+    args = build_parser().parse_args(["app", "--port", "0", "--workdir", str(tmp_path), "--cull-idle", "5"])
+    from workbench.commands.app import settings
+
+    argv, config, url, env = settings(args)
+    assert config["Voila"]["token"] == "a" * 32 and not any("a" * 32 in a for a in argv)
+    kernels = config["MappingKernelManager"]
+    assert kernels["cull_idle_timeout"] == 300 and kernels["cull_interval"] == 60 and not kernels["cull_connected"]
+    assert env["WORKBENCH_APP_WORKDIR"] == str(tmp_path.resolve()) and url.endswith("?token=" + "a" * 32)
+    never = settings(build_parser().parse_args(["app", "--port", "0", "--cull-idle", "0", "--no-token"]))
+    assert never[1]["MappingKernelManager"]["cull_idle_timeout"] == 0 and never[1]["Voila"]["token"] is None
+    assert "token" not in never[2]

@@ -9,9 +9,15 @@ because of a bug reported to the module's owner; they turn into failures (XPASS)
 from __future__ import annotations
 
 import ast
+import csv
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -163,6 +169,20 @@ def _make_truncated_flac(tmp: Path) -> Path:
     return tmp / "trunc.flac"
 
 
+def _fifo(folder: Path, name: str = "pipe.wav") -> Path:
+    os.mkfifo(folder / name)
+    return folder / name
+
+
+def _one_hertz_wav(folder: Path) -> Path:
+    """A 64 KB 16-bit WAV whose header claims 1 Hz: decoded naively it resamples to 512 M samples."""
+    data = (np.random.default_rng(1).standard_normal(32_000) * 3000).astype("<i2").tobytes()
+    header = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, 1, 2, 2, 16) + b"data" + struct.pack("<I", len(data)))
+    (folder / "one-hertz.wav").write_bytes(header + data)
+    return folder / "one-hertz.wav"
+
+
 AUDIO: list[tuple[str, Callable[[Path], object], object]] = [
     ("empty file (0 bytes)", _file("empty.wav", b""),
      Err("AudioError", ("empty", "0 bytes"))),
@@ -202,6 +222,13 @@ AUDIO: list[tuple[str, Callable[[Path], object], object]] = [
     ("a directory", _folder,
      Err("AudioError", ("is a directory", "Corpus.from_folder"))),
     ("a missing path", lambda d: d / "nowhere" / "missing.flac", Err("AudioError", ("no such file", "check the path"))),
+    # issue 18: a lying header, a pipe, a device
+    ("WAV header claiming 1 Hz (64 KB)", _one_hertz_wav,
+     Err("AudioError", ("1 Hz", "header is damaged", "re-export"))),
+    ("WAV header claiming 25 hours", lambda d: _sparse_wav(d / "day.wav", 25 * 3600),
+     Err("AudioError", ("25.0 hours", "split the recording"))),
+    ("a named pipe (FIFO)", _fifo, Err("AudioError", ("named pipe", "not a regular file"))),
+    ("/dev/zero", lambda d: Path("/dev/zero"), Err("AudioError", ("character device", "not a regular file"))),
 ]
 
 
@@ -392,6 +419,11 @@ def _csv_without_text(folder: Path, good) -> bytes:
     return ("id,audio_filepath,speaker\n" + "".join(f"g{i},{u.audio},spk{i}\n" for i, u in enumerate(good))).encode()
 
 
+def _utf16(folder: Path, good) -> bytes:
+    lines = [json.dumps(_row(u.audio, u.text, f"g{i}"), ensure_ascii=False) for i, u in enumerate(good)]
+    return ("\n".join(lines) + "\n").encode("utf-16")  # with a byte-order mark
+
+
 MANIFESTS: list[tuple[str, ManifestCase]] = [
     ("row without an audio column", ManifestCase('{"text": "no audio here", "id": "x"}', ("g0", "g1"),
                                                  ("line 2", "no audio column", "audio_filepath"))),
@@ -410,6 +442,10 @@ MANIFESTS: list[tuple[str, ManifestCase]] = [
                                                check=lambda c: all(u.text is None for u in c) or pytest.fail())),
     ("a line that is not UTF-8", ManifestCase(b'{"audio_filepath": "x.wav", "text": "caf\xe9"}', ("g0", "g1"),
                                               ("line 2", "UTF-8"))),
+    ("UTF-16 with a byte-order mark", ManifestCase(None, ("g0", "g1"), whole=_utf16)),
+    ("UTF-16 CSV with a byte-order mark",
+     ManifestCase(None, ("g0", "g1"), suffix=".csv",
+                  whole=lambda d, g: _csv_without_text(d, g).decode().encode("utf-16"))),
 ]
 
 
@@ -494,6 +530,10 @@ TTS: list[tuple[str, dict, object]] = [
     ("speed too high", {"text": "Hello", "speed": 5.0}, Err("TextError", ("outside 0.5..2.0",))),
     ("speed NaN", {"text": "Hello", "speed": float("nan")}, Err("TextError", ("outside",))),
     ("speed zero", {"text": "Hello", "speed": 0}, Err("TextError", ("outside",))),
+    ("blend weights that overflow", {"text": "Hello", "voice": "af_heart:1e308,am_adam:1e308"},
+     Err("VoiceError", ("finite", "positive sum"))),
+    ("a voice name that is a path", {"text": "Hello", "voice": "../../../etc/passwd"},
+     Err("VoiceError", ("not a plain name",))),
 ]
 
 
@@ -703,3 +743,410 @@ def test_security_no_remote_code_and_no_unsafe_unpickling():
                 offenders.append(f"{where} torch.load without weights_only=True")
     assert offenders == []
     assert len(own_files) <= 1, own_files  # the recipe's resume checkpoint, nothing else
+
+
+# =========================================================================== hardening (issue 18)
+# Found by adversarial probing through the CLI: nothing lost on a failed cache, nothing stale on
+# resume, nothing hangs on a pipe or a lying header.  Every row runs a real file or a real process.
+def _cli_env(**extra) -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", WORKBENCH_PROGRESS="0", PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def _workbench(*args: str, timeout: float = 300, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env or _cli_env(), **kw)
+
+
+def _two_clips(folder: Path, good) -> list[Path]:
+    """The two good clips as 16 kHz WAV files of their own (safe to change in a test)."""
+    paths = []
+    for i, u in enumerate(good):
+        paths.append(_write(folder / f"clip{i}.wav", u.array))
+    return paths
+
+
+def _in_time(fn, seconds: float = 120):
+    """Run ``fn`` in a daemon thread: a hang fails the test instead of hanging the suite."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s (it hangs)"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+
+
+
+
+# --------------------------------------------------------------------------- 1: the cache cannot be written
+def test_cache_folder_that_is_a_file_warns_once_and_transcribes(tmp_path, good, tiny_dirs):
+    clips = _two_clips(tmp_path, good)
+    not_a_folder = tmp_path / "cache-is-a-file"
+    not_a_folder.write_text("a file where the cache folder should be")
+    done = _workbench("transcribe", "--model", str(tiny_dirs["ctc"]), *map(str, clips),
+                      env=_cli_env(WORKBENCH_CACHE=str(not_a_folder)))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["clip0", "clip1"] and all(line.split("\t")[1] for line in lines)
+    assert done.stderr.count("cannot be written") == 1 and "WORKBENCH_CACHE" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cache_disk_full_warns_once_and_transcribes(tmp_path, good, tiny_dirs):
+    """A real write limit (RLIMIT_FSIZE, as a full disk: every write past it fails) on the process."""
+    import resource
+
+    clips = _two_clips(tmp_path, good)
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
+
+    done = _workbench("transcribe", "--model", str(tiny_dirs["ctc"]), *map(str, clips),
+                      env=_cli_env(WORKBENCH_CACHE=str(tmp_path / "cache")), preexec_fn=small_files)
+    assert done.returncode == 0, done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["clip0", "clip1"]
+    assert done.stderr.count("cannot be written") == 1 and "File too large" in done.stderr
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # nothing torn left behind
+
+
+# --------------------------------------------------------------------------- 10: entries with wrong data
+def test_cache_entries_with_nan_or_truncated_arrays_are_recomputed(tmp_path, monkeypatch, good, shared_registry):
+    from workbench.data.corpus import Corpus
+    from workbench.asr.engine import analyze, store_for
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    corpus = Corpus(list(good), name="cached")
+    store_for(shared_registry).clear()
+    first = analyze(corpus, "rand-ctc", registry=shared_registry, cache=True, progress=False)
+    entries = sorted((tmp_path / "cache").rglob("*.npz"))
+    assert len(entries) == 2
+    for path, damage in zip(entries, ("nan", "truncate")):
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        if damage == "nan":  # an entry that loads, with the keys the engine wants, but NaN log-probs
+            arrays = {k: v for k, v in arrays.items() if not k.startswith("__")}
+            arrays["log_probs"] = np.full_like(arrays["log_probs"], np.nan)
+        else:  # the stored checksum kept, the array cut short
+            arrays["log_probs"] = arrays["log_probs"][:-3]
+        np.savez(path, **arrays)
+    store_for(shared_registry).clear()
+    before = store_for(shared_registry).forward_calls
+    again = analyze(corpus, "rand-ctc", registry=shared_registry, cache=True, progress=False)
+    assert store_for(shared_registry).forward_calls - before == 2  # both recomputed, none trusted
+    for a, b in zip(first, again):
+        assert b.ok and b.transcript == a.transcript
+        np.testing.assert_allclose(a.log_probs, b.log_probs, rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- 2, 3, 4: run folders
+def _run_manifest(folder: Path, clips: list[Path], good, speakers=("s0", "s1")) -> Path:
+    manifest = folder / "run.jsonl"
+    manifest.write_text("".join(json.dumps({"id": f"u{i}", "audio_filepath": str(p), "text": u.text,
+                                            "speaker": s}) + "\n"
+                                for i, (p, u, s) in enumerate(zip(clips, good, speakers))))
+    return manifest
+
+
+def test_run_resume_recomputes_the_rows_whose_audio_or_speaker_changed(tmp_path, good, shared_registry):
+    from workbench.data.corpus import Corpus
+    from workbench.evaluation.runs import run_corpus
+
+    clips = _two_clips(tmp_path, good)
+    out = tmp_path / "run"
+    first = run_corpus(Corpus.load(_run_manifest(tmp_path, clips, good)), "rand-ctc", out,
+                       registry=shared_registry, chunk_size=1, progress=False)
+    assert (first.computed, first.reused) == (2, 0)
+    same = run_corpus(Corpus.load(_run_manifest(tmp_path, clips, good)), "rand-ctc", out,
+                      registry=shared_registry, chunk_size=1, progress=False)
+    assert (same.computed, same.reused, same.changed_rows) == (0, 2, 0)
+    # the audio behind u0 is replaced by other speech; u1's speaker is edited
+    _write(clips[0], good[1].array[: SR])
+    changed = run_corpus(Corpus.load(_run_manifest(tmp_path, clips, good, speakers=("s0", "s9"))), "rand-ctc", out,
+                         registry=shared_registry, chunk_size=1, progress=False)
+    assert (changed.computed, changed.reused, changed.changed_rows) == (2, 0, 2)
+    assert changed.changed == {"audio content changed": 1, "speaker changed": 1}
+    summary = changed.summary()
+    assert "2 of the computed rows were recomputed" in summary and "audio content changed: 1" in summary
+    assert changed.rows[0]["samples"] == SR and changed.rows[1]["speaker"] == "s9"
+    fresh = run_corpus(Corpus.load(tmp_path / "run.jsonl"), "rand-ctc", tmp_path / "fresh",
+                       registry=shared_registry, chunk_size=1, progress=False)
+    assert [r["transcript"] for r in changed.rows] == [r["transcript"] for r in fresh.rows]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("damage", ["missing run.json", "corrupt run.json"])
+def test_run_overwrite_always_starts_clean(damage, tmp_path, good, shared_registry):
+    from workbench.data.corpus import Corpus
+    from workbench.evaluation.run_folder import RunMismatchError
+    from workbench.evaluation.runs import run_corpus
+
+    corpus = Corpus.load(_run_manifest(tmp_path, _two_clips(tmp_path, good), good))
+    out = tmp_path / "run"
+    first = run_corpus(corpus, "rand-ctc", out, registry=shared_registry, chunk_size=2, progress=False)
+    shard = next((out / "shards").glob("shard-*.jsonl"))
+    rows = [json.loads(line) for line in shard.read_text().splitlines()]
+    rows[0]["transcript"] = "TAMPERED BY HAND"
+    shard.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if damage == "missing run.json":
+        (out / "run.json").unlink()
+        with pytest.raises(RunMismatchError, match="not a run folder"):
+            run_corpus(corpus, "rand-ctc", out, registry=shared_registry, chunk_size=2, progress=False)
+    else:
+        (out / "run.json").write_text("{ not json")
+        with pytest.raises(RunMismatchError, match="--overwrite"):
+            run_corpus(corpus, "rand-ctc", out, registry=shared_registry, chunk_size=2, progress=False)
+    again = run_corpus(corpus, "rand-ctc", out, registry=shared_registry, chunk_size=2, overwrite=True,
+                       progress=False)
+    assert (again.computed, again.reused) == (2, 0)
+    assert [r["transcript"] for r in again.rows] == [r["transcript"] for r in first.rows]
+    assert "TAMPERED" not in (out / "results.jsonl").read_text()
+
+
+def test_run_two_runs_into_one_folder_the_second_is_refused(tmp_path, good, shared_registry):
+    from workbench.data.corpus import Corpus
+    from workbench.evaluation.run_folder import RunLockedError
+    from workbench.evaluation.runs import run_corpus
+
+    corpus = Corpus.load(_run_manifest(tmp_path, _two_clips(tmp_path, good), good))
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom workbench.evaluation.run_folder import RunFolder\n"
+         "with RunFolder(sys.argv[1]).lock():\n    print('held', flush=True)\n    time.sleep(120)\n", str(out)],
+        stdout=subprocess.PIPE, text=True, env=_cli_env())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError) as info:
+            run_corpus(corpus, "rand-ctc", out, registry=shared_registry, progress=False)
+        assert f"pid {holder.pid}" in str(info.value) and "another out folder" in str(info.value)
+        assert not (out / "shards").exists() and not (out / "run.json").exists()
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(30)
+    result = run_corpus(corpus, "rand-ctc", out, registry=shared_registry, progress=False)  # free again
+    assert result.computed == 2 and not (out / "run.lock").exists()
+
+
+# --------------------------------------------------------------------------- 6: a FIFO in a manifest
+def test_manifest_row_that_is_a_fifo_is_an_error_row_not_a_hang(tmp_path, good, shared_registry):
+    from workbench.asr.engine import analyze
+    from workbench.data.corpus import Corpus
+    from workbench.errors import CorpusError
+
+    pipe = _fifo(tmp_path)
+    lines = _manifest_lines(good)
+    lines[1] = json.dumps(_row(pipe, "a pipe", "pipe"))
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    corpus = _in_time(lambda: Corpus.load(tmp_path / "m.jsonl"))
+    assert corpus.ids() == ["g0", "pipe", "g1"]
+    result = _in_time(lambda: analyze(corpus, "rand-ctc", registry=shared_registry, cache=False, progress=False))
+    assert [a.ok for a in result] == [True, False, True]
+    _assert_err(result[1].error, Err("AudioError", ("named pipe (FIFO)", "not a regular file")))
+    with pytest.raises(CorpusError, match="is a named pipe"):  # a FIFO as the manifest itself
+        _in_time(lambda: Corpus.load(_fifo(tmp_path, "manifest.jsonl")))
+
+
+# --------------------------------------------------------------------------- 7: ids that map to one file
+def test_align_ids_that_sanitise_alike_get_distinct_safe_files(tmp_path, good, tiny_dirs, capsys):
+    from workbench.cli import main
+
+    clips = _two_clips(tmp_path, good)
+    rows = [{"id": "x", "audio_filepath": str(clips[0]), "text": good[0].text},
+            {"id": "../x", "audio_filepath": str(clips[1]), "text": good[1].text},
+            {"id": "X", "audio_filepath": str(clips[1]), "text": good[1].text}]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["align", "--model", str(tiny_dirs["ctc"]), "--data", str(tmp_path / "m.jsonl"), "--out",
+                 str(out), "--format", "json", "textgrid"]) == 0
+    printed = capsys.readouterr().out
+    written = {json.loads(p.read_text())["utterance"]: p.name for p in (out / "json").glob("*.json")}
+    assert set(written) == {"x", "../x"} and len(set(written.values())) == 2  # neither overwrote the other
+    assert written["x"] == "x.json" and "/" not in written["../x"] and not (tmp_path / "x.json").exists()
+    assert len(list((out / "textgrid").glob("*.TextGrid"))) == 2
+    with open(out / "errors.csv", newline="") as fh:
+        errors = list(csv.DictReader(fh))
+    assert [(e["id"], e["stage"]) for e in errors] == [("X", "align")] and "distinct ids" in errors[0]["error"]
+    assert "aligned 2 of 3" in printed
+
+
+# --------------------------------------------------------------------------- 8: skipped rows and encodings
+def test_transcribe_lists_a_missing_file_and_a_skipped_manifest_row(tmp_path, good, tiny_dirs):
+    clips = _two_clips(tmp_path, good)
+    done = _workbench("transcribe", "--model", str(tiny_dirs["ctc"]), str(clips[0]), str(tmp_path / "gone.wav"))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0].startswith("clip0\t")
+    assert "gone\tERROR AudioError" in done.stdout and "no such file" in done.stdout
+    lines = [json.dumps(_row(clips[0], "a", "g0")), json.dumps(_row(tmp_path / "gone.wav", "b", "lost")),
+             json.dumps(_row(clips[1], "c", "g1"))]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    done = _workbench("transcribe", "--model", str(tiny_dirs["ctc"]), str(tmp_path / "m.jsonl"))
+    assert done.returncode == 1
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["g0", "g1"]
+    assert "skipped line 2 (id 'lost')" in done.stderr and "does not exist" in done.stderr
+    assert "2 transcribed, 0 failed, 1 skipped" in done.stderr
+
+
+
+
+
+
+def test_manifest_utf16_without_bom_is_refused_and_no_usable_row_exits_non_zero(tmp_path, good, tiny_dirs):
+    from workbench.data.corpus import Corpus
+    from workbench.errors import CorpusError
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_bytes(_utf16(tmp_path, good)[2:])  # UTF-16-LE, mark removed
+    with pytest.raises(CorpusError, match="UTF-16 or UTF-32 text without a byte-order mark.*UTF-8"):
+        Corpus.load(manifest)
+    gone = tmp_path / "gone.jsonl"
+    gone.write_text(json.dumps(_row(tmp_path / "nothing.wav", "x", "x")) + "\n")
+    for command in (("transcribe", str(gone)), ("evaluate", "--data", str(gone), "--out", str(tmp_path / "e"))):
+        done = _workbench(command[0], "--model", str(tiny_dirs["ctc"]), *command[1:])
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "no usable utterance" in done.stderr and "skipped line 1 (id 'x')" in done.stderr
+        assert "nan" not in done.stdout.lower()
+
+
+# --------------------------------------------------------------------------- 9: CSV formula injection
+FORMULAS = ("=HYPERLINK(\"http://evil\")", "+SUM(1+1)", "@SUM(1)", "-2+3", "=cmd|'/C_calc'!A0")
+
+
+def test_csv_cells_that_start_a_formula_are_neutralised_and_the_ctm_keeps_its_format(tmp_path, good, tiny_dirs):
+    import pandas as pd
+
+    from workbench.asr.alignment_files import read_ctm
+    from workbench.cli import main
+    from workbench.scoring.wer import score_corpus
+
+    sc = score_corpus({f: "the cat" for f in FORMULAS}, {f: "=1+1 cat" for f in FORMULAS}, normalizer="raw",
+                      n_boot=0)
+    sc.save(tmp_path / "scores")
+    with open(tmp_path / "scores" / "per_utterance.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert sorted(r["id"] for r in table) == sorted("'" + f for f in FORMULAS)
+    assert all(not r["hypothesis"].startswith("=") for r in table)
+    assert all(not cell.startswith(("=", "+", "@")) for r in table for cell in r.values())
+    per = pd.read_csv(tmp_path / "scores" / "per_utterance.csv")
+    assert per["wer"].dtype.kind == "f"  # numbers stay numbers
+
+    clips = _two_clips(tmp_path, good)
+    rows = [{"id": FORMULAS[i], "audio_filepath": str(clips[i]), "text": good[i].text} for i in range(2)]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["align", "--model", str(tiny_dirs["ctc"]), "--data", str(tmp_path / "m.jsonl"), "--out",
+                 str(tmp_path / "al"), "--format", "ctm"]) == 0
+    words = pd.read_csv(tmp_path / "al" / "words.csv")
+    assert set(words["utterance"]) == {"'" + f for f in FORMULAS[:2]}
+    ctm = read_ctm(tmp_path / "al" / "alignments.ctm")
+    assert list(ctm["utterance"].unique()) == list(FORMULAS[:2]) and len(ctm) == len(words)
+
+
+# --------------------------------------------------------------------------- 12, 13: models and voices
+def test_model_garbage_onnx_and_pickled_weights_are_clear_errors(tmp_path, tiny_dirs):
+    import pickle
+    import shutil
+
+    from workbench.errors import AssetIntegrityError
+    from workbench.models.registry import ModelRegistry
+
+    (tmp_path / "garbage.onnx").write_bytes(b"\x08\x01not onnx at all" * 64)
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_dirs["ctc"], folder)
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Payload(), protocol=2))
+    reg = ModelRegistry()
+    reg.register("garbage", tmp_path / "garbage.onnx")
+    reg.register("pickled", folder)
+    with pytest.raises(AssetIntegrityError, match="not a readable ONNX model.*re-export"):
+        reg.get("garbage")
+    with pytest.raises(AssetIntegrityError) as info:
+        reg.get("pickled")
+    message = str(info.value)
+    assert "pytorch_model.bin" in message and "model.safetensors" in message
+    assert "weights_only=False" not in message and info.value.__cause__ is None
+    assert not marker.exists()
+    done = _workbench("transcribe", "--model", str(folder), str(tmp_path / "x.wav"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "weights_only=False" not in done.stderr
+
+
+def test_voice_names_resolve_only_on_the_asset_path_and_paths_must_be_paths(tmp_path, monkeypatch):
+    import torch
+
+    from workbench.errors import VoiceError
+    from workbench.models.registry import ModelRegistry
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pack = torch.linspace(-1, 1, 510 * 256).reshape(510, 1, 256)
+    torch.save(pack, outside / "evilvoice.pt")
+    assets = tmp_path / "assets" / "kokoro" / "voices"
+    assets.mkdir(parents=True)
+    monkeypatch.setenv("WORKBENCH_ASSET_PATH", str(tmp_path / "assets"))
+    reg = ModelRegistry()
+    for name in ("../../outside/evilvoice", f"{outside}/evilvoice", "..\\outside\\evilvoice", ".hidden"):
+        with pytest.raises(VoiceError, match="not a plain name.*path ending in .pt"):
+            reg.voice(name)
+    voice = reg.voice(str(outside / "evilvoice.pt"))  # explicitly a path: loaded, as asked
+    np.testing.assert_array_equal(voice.pack, pack.reshape(510, 256).numpy())
+
+
+# --------------------------------------------------------------------------- 11, 12, 14: synthesize
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--out", "/"], ("is a folder",)),
+    (["--out", "/proc/version"], ("cannot write", ".wav, .flac, .ogg")),
+    (["--out", "x.mp3"], ("'.mp3'", "ffmpeg")),
+    (["--out", "same.wav", "--timings", "./same.wav"], ("both name", "overwrite the audio")),
+    (["--out", "/proc/speech.wav"], ("cannot write", "writable folder")),
+], ids=["out is /", "out is /proc/version", "out is .mp3", "timings equal out", "out in /proc"])
+def test_synthesize_refuses_outputs_it_cannot_write(args, words, tmp_path):
+    done = _workbench("synthesize", "Hello", *args, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("workbench synthesize: error:")
+    for word in words:
+        assert word in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, no partial file
+
+
+@requires_kokoro_assets
+def test_synthesize_formats_control_characters_and_a_killed_run(tmp_path):
+    done = _workbench("synthesize", "Hello \x1b[31mworld\x07", "--out", "speech.ogg", "--timings", "w.csv",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sf.info(str(tmp_path / "speech.ogg")).format == "OGG"
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stderr and "\\x1b[31m" in done.stderr
+    # SIGTERM half-way through a long text: no .part file stays, no output appears
+    (tmp_path / "long.txt").write_text("The quick brown fox jumps over the lazy dog.\n" * 400)
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "synthesize", "--file", "long.txt", "--out",
+                             "long.wav", "--timings", "long.csv"], cwd=tmp_path, env=_cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            if list(tmp_path.glob(".long.wav.*.part")) and os.path.getsize(next(tmp_path.glob(".long.wav.*.part"))):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.txt", "speech.ogg", "w.csv"]

@@ -1,5 +1,6 @@
 """The notebooks: committed without outputs, and each runs top to bottom offline (nbclient) in a
-kernel of this very Python environment.
+kernel of this very Python environment, with no error and nothing on stderr (a warning or a
+progress bar there shows as a pink block in JupyterLab).
 
 Each notebook is executed in a temporary copy of ``notebooks/`` (so what it writes, e.g.
 ``../artifacts/evaluation_report.html``, stays out of the checkout).  Wall times and the kernel's
@@ -97,6 +98,9 @@ def test_notebook_runs_top_to_bottom(path, workdir, times):
         "elsewhere shadows it (run `python -m ipykernel install --sys-prefix`)")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
     assert not errors
+    stderr = [(i, o.get("text", "")[:300]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not stderr, f"{path.name}: cells wrote to stderr (warnings or progress bars show as pink blocks): {stderr}"
     if path.name == "02_evaluation_report.ipynb":
         report = workdir.parent / "artifacts" / "evaluation_report.html"
         doc = report.read_text()

@@ -74,7 +74,7 @@ def test_catalog_has_day_one_entries_and_offline_column(empty_hf_cache):
     assert not rows.loc["wav2vec2-base-960h", "available_offline"]
     assert not rows.loc["wav2vec2-base", "available_offline"]
     assert not table["loaded"].any()
-    assert set(reg.catalog(include_voices=False)["kind"]) <= {"ctc", "pretraining", "tts"}
+    assert set(reg.catalog(include_voices=False)["kind"]) <= {"ctc", "pretraining", "tts", "lm"}
     assert set(reg.catalog(kind="ctc")["kind"]) == {"ctc"}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import io
 
 import numpy as np
@@ -91,3 +92,22 @@ def test_upload_adds_an_utterance_and_bad_input_shows_in_status(registry):
     assert "(no reference)" in p.table.options[0][0]
     p.select("mine")
     assert "transcript only" in p.diff.value and p.audio.value[:4] == b"RIFF"
+
+
+def test_greedy_and_beam_with_the_demo_lm_side_by_side(registry, eval_corpus):
+    """The decoder switch: "both" scores greedy and beam + demo-lm as two systems; the selected
+    utterance shows both transcripts with their WER."""
+    p = TranscribePanel(eval_corpus.subset(3), models=("w2v2-tiny-ctc",), registry=registry, n_boot=50)
+    if "both" not in [v for _, v in p.decoder.options]:
+        pytest.skip("the demo LM (demo-lm) is not available here")
+    p.decoder.value = "both"
+    p.run_button.click()
+    ev = p.result
+    assert ev.models == ["w2v2-tiny-ctc · greedy", "w2v2-tiny-ctc · beam + LM"]
+    assert p.progress.value == p.progress.max == 6
+    assert "w2v2-tiny-ctc · beam + LM" in p.summary.value and ev.comparison is not None
+    uid = p.table.options[0][1]
+    p.select(uid)
+    for name in ev.models:
+        row = ev[name].row(uid)
+        assert f"{row['wer']:.1%}" in p.numbers.value and html.escape(row["hypothesis"]) in p.numbers.value

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        from .commands._common import printable  # terminal escape codes in a message are shown, not run
+
+        print(f"workbench {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 2
 
 

@@ -9,6 +9,7 @@
     ├── TextError                text that cannot be scored, phonemized or aligned
     ├── AlignmentError           a transcript that cannot fit the frames, bad tokens
     ├── VoiceError               an unknown voice name or a bad blend
+    ├── OutputError              an output path that cannot be written (a folder, the same file twice, a format)
     └── CapabilityError          the model cannot do what was asked (e.g. no quantizer)
 
 Every message says what was wrong and what to do about it.
@@ -53,6 +54,10 @@ class AlignmentError(WorkbenchError, ValueError):
 
 class VoiceError(WorkbenchError, ValueError):
     """An unknown voice or a malformed blend."""
+
+
+class OutputError(WorkbenchError, ValueError):
+    """An output path that cannot be written as asked."""
 
 
 class CapabilityError(WorkbenchError):

@@ -28,7 +28,10 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "workbench"
     )
     path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a file there, read-only, disk full: each writer reports it (the derived cache warns, goes on)
+        pass
     return path
 
 

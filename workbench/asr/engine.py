@@ -26,6 +26,13 @@ clip ran at is part of its cache key (exact results have none), and a batch with
 to compute is rebuilt whole, so the same options give the same answer whatever the cache
 saw before.
 
+Fast CPU path.  A torch CTC checkpoint on the CPU in float32 runs through its ONNX fp32
+export when one is cached for the same name and revision (:mod:`workbench.asr.fastpath`;
+``backend="onnx"`` makes it, ``backend="torch"`` opts out): the same weights and float32
+arithmetic, log-probs within about 1e-5 of torch and the same transcripts, faster
+(onnxruntime fuses attention/GELU and drops eager torch's layout copies;
+``benchmarks/bench_asr.py``).  The backend is part of the cache key.
+
 Long audio.  Clips longer than ``max_unchunked_s`` run in ``chunk_length_s`` windows that
 overlap by ``stride_length_s`` on each side (like the transformers pipeline's
 ``chunk_length_s``/``stride_length_s``): every window is normalised on its own, the frames of
@@ -58,6 +65,7 @@ from ..data.corpus import Corpus, Utterance
 from ..models.ctc import CharSpan, greedy_path, greedy_spans, spans_to_text
 from ..errors import AudioError, CapabilityError
 from ..models.registry import ModelRegistry, resolve
+from .fastpath import runner_for
 
 ENGINE_VERSION = "1"
 
@@ -193,7 +201,9 @@ class AnalysisResult:
         path = Path(path)
         frame = self.to_frame()
         if path.suffix == ".csv":
-            frame.to_csv(path, index=False)
+            from ..data.tables import write_csv  # spreadsheet-safe: formula-like cells get a leading '
+
+            write_csv(frame, path)
         elif path.suffix == ".jsonl":
             frame.to_json(path, orient="records", lines=True, force_ascii=False)
         else:
@@ -399,12 +409,17 @@ def _forward_chunked(bundle, audio: np.ndarray, opts: Options, store: AnalysisSt
 
 
 # --------------------------------------------------------------------------- public API
-def _key(bundle, audio_hash: str, opts: Options, chunked: bool, *, pad_to: int | None = None) -> str:
+def _key(bundle, audio_hash: str, opts: Options, chunked: bool, *, pad_to: int | None = None,
+         backend: str | None = None) -> str:
     """The cache key of one clip's analysis.  ``pad_to``: the padded length (samples) a batched clip
-    ran at without an attention mask; None for an exact result (alone, or the widest of its batch)."""
+    ran at without an attention mask; None for an exact result (alone, or the widest of its batch).
+    ``backend``: what ran the checkpoint when it was not eager torch (``"onnx-fp32"``, see
+    :mod:`workbench.asr.fastpath`); torch entries keep the keys they always had."""
     parts = opts.key_parts(chunked)
     if pad_to is not None:
         parts["pad_to"] = int(pad_to)
+    if backend is not None:
+        parts["backend"] = backend
     return make_key(engine=ENGINE_VERSION, model=bundle.name, revision=bundle.revision, dtype=bundle.dtype,
                     device=str(bundle.device).split(":")[0], audio=audio_hash, **parts)
 
@@ -485,7 +500,8 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
             layers=None, codes: bool = False, device: str = "auto", dtype: str = "float32",
             batch_size: int | None = None, max_batch_seconds: float = 160.0, chunk_length_s: float = 30.0,
             stride_length_s: float = 5.0, max_unchunked_s: float = 60.0, cache: bool = True,
-            progress: bool | None = None, max_padding: float | None = None) -> AnalysisResult:
+            progress: bool | None = None, max_padding: float | None = None,
+            backend: str = "auto") -> AnalysisResult:
     """Run ``model`` once per utterance of ``source`` and return every per-utterance analysis.
 
     ``layers``: hidden-state layers to keep (ints, ``"all"``, or None); ``codes``: quantizer
@@ -510,6 +526,11 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
     ``stride_length_s`` on each side.  ``progress``: a tqdm bar (default: on unless
     ``WORKBENCH_PROGRESS=0``).  A failing utterance becomes an error row; the others are
     still analysed.
+
+    ``backend``: ``"auto"`` runs a torch CTC checkpoint on the CPU through its ONNX fp32
+    export when one is cached (log-probs within about 1e-5 of torch, same transcripts, faster;
+    :mod:`workbench.asr.fastpath`), ``"onnx"`` makes that export first if needed, ``"torch"``
+    always runs eager torch.  The backend is part of the cache key.
     """
     from tqdm.auto import tqdm
 
@@ -522,6 +543,8 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
     if batch_size is None:
         batch_size = 8 if bundle.uses_attention_mask else 1
     padded_mode = batch_size > 1 and not bundle.uses_attention_mask
+    # the fast CPU path: the cached ONNX fp32 export of this checkpoint when there is one (fastpath)
+    runner, backend_name = runner_for(reg.name_for(model), bundle, reg, backend)
     if codes and bundle.kind != "pretraining":
         raise CapabilityError(
             f"{bundle.name} is a {bundle.kind} checkpoint with no quantizer; for codes load a pretraining model "
@@ -565,7 +588,8 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
     pad_to = _plan_padding(loaded, opts, sr, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
                            max_padding=max_padding) if padded_mode else {}
     for i, base, utt, num_samples, audio_hash, audio in loaded:
-        key = _key(bundle, audio_hash, opts, opts.chunked(num_samples, sr), pad_to=pad_to.get(i))
+        key = _key(bundle, audio_hash, opts, opts.chunked(num_samples, sr), pad_to=pad_to.get(i),
+                   backend=backend_name)
         hit = store.get(key) if cache else None
         if hit is not None and _satisfies(hit, opts, bundle.kind):
             items[i] = _relabel(hit, utt)
@@ -618,7 +642,7 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
         codes_u = any(j.codes for j in batch)
         try:
             values = [_normalize(audio_of(j), bundle.do_normalize) for j in batch]
-            outs = bundle.forward_batch(values, layers=layers_u, codes=codes_u)
+            outs = runner.forward_batch(values, layers=layers_u, codes=codes_u)
             store.forward_calls += 1
         except CapabilityError:
             raise
@@ -646,7 +670,8 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
                 job = by_index.get(i)
                 if job is None:  # a cached member: recomputed alongside, its result is identical
                     job = _Job(i, replace(base), utt, num_samples,
-                               _key(bundle, audio_hash, opts, False, pad_to=pad_to.get(i)), opts.layers, opts.codes,
+                               _key(bundle, audio_hash, opts, False, pad_to=pad_to.get(i), backend=backend_name),
+                               opts.layers, opts.codes,
                                audio=audio)
                     job.refresh_only = True
                 batch.append(job)
@@ -662,7 +687,7 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
             run(batch)
     for job in long:
         try:
-            arrays = _forward_chunked(bundle, audio_of(job), opts, store, job.layers, job.codes)
+            arrays = _forward_chunked(runner, audio_of(job), opts, store, job.layers, job.codes)
         except CapabilityError:
             raise
         except Exception as exc:
@@ -681,8 +706,14 @@ def _relabel(entry: UtteranceAnalysis, utt: Utterance) -> UtteranceAnalysis:
 
 
 def transcribe(source, model: str = "w2v2-tiny-ctc", **kw) -> dict[str, str]:
-    """Greedy transcripts by utterance id."""
-    return analyze(source, model, **kw).transcripts()
+    """Transcripts by utterance id: greedy, or beam search with ``decoder="beam"``, ``lm=``, ``beam_width=``,
+    ``alpha=``, ``beta=``, ``unigrams=``, ``hotwords=`` (:mod:`workbench.asr.decoding`, on the log-probs of
+    one forward pass); the other keywords go to :func:`analyze`."""
+    from .decoding import decode_result, split_options
+
+    options, analyze_kw = split_options(kw)
+    reg = resolve(analyze_kw.pop("registry", None))
+    return decode_result(analyze(source, model, registry=reg, **analyze_kw), registry=reg, options=options)
 
 
 @dataclass

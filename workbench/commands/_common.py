@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +76,23 @@ def prepare(args: argparse.Namespace, *, models: list[str] | None = None, make_o
     return Prepared(reg, names, corpus, out)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """``text`` safe to print on a terminal: control characters (ESC, BEL, CR, bidi overrides, tabs)
+    are shown as escapes like ``\\x1b`` instead of being sent raw; newlines are kept."""
+    text = str(text).replace("\t", "\\t")
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def report_problems(corpus, *, stream=None) -> None:
-    """One line per manifest row that was skipped (id and reason), and their count."""
+    """One line per manifest row that was skipped (row, id when known, reason), and their count."""
     stream = stream or sys.stderr
     problems = list(getattr(corpus, "problems", []) or [])
     for p in problems:
-        print(f"skipped {p.row} ({p.source}): {p.reason}", file=stream)
+        uid = getattr(p, "id", None)
+        who = f"{p.row}" + (f" (id {uid!r})" if uid is not None and uid != p.row else "")
+        print(printable(f"skipped {who} of {p.source}: {p.reason}"), file=stream)
     if problems:
         print(f"{len(problems)} row(s) skipped, {len(corpus)} usable", file=stream)

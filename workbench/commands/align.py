@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import re
 
-from ._common import common_options, prepare
+from ._common import common_options, prepare, printable
 
 FORMAT_CHOICES = ("textgrid", "ctm", "json")
 
@@ -40,8 +41,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def safe_name(uid: str) -> str:
-    """A file name for an utterance id (path separators and odd characters replaced)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", uid).strip("._") or "utterance"
+    """A file name for an utterance id: the id itself when it is already a plain name, else the id
+    with path separators and odd characters replaced plus 8 hex digits of its sha256, so two ids
+    (``x`` and ``../x``) never share a file and no name can leave the output folder."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", uid).strip("._-")[:100] or "utterance"
+    if plain == uid:
+        return plain
+    return f"{plain}-{hashlib.sha256(uid.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+class NameCollisions:
+    """File names handed out so far (case-folded, for case-insensitive file systems)."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+
+    def claim(self, uid: str) -> str:
+        """The file name of ``uid``; a :class:`~workbench.errors.CorpusError` when another id has it."""
+        from ..errors import CorpusError
+
+        name = safe_name(uid)
+        other = self.owner.setdefault(name.casefold(), uid)
+        if other != uid:
+            raise CorpusError(f"utterance {uid!r} would be written as {name!r}, the file name of utterance "
+                              f"{other!r} (ids differing only in case); give the utterances distinct ids")
+        return name
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = prepare(args)
     reg, model, corpus, out = ctx.registry, ctx.model, ctx.corpus, ctx.out
-    errors: list[dict] = [{"id": p.row, "stage": "load", "error": p.reason} for p in corpus.problems]
+    errors: list[dict] = [{"id": p.row, "stage": "load",
+                           "error": p.reason if p.id is None else f"id {p.id!r}: {p.reason}"}
+                          for p in corpus.problems]
     analyses = analyze(corpus, model, registry=reg, device=args.device, dtype=args.dtype)
     done = []
     word_rows = []
+    names = NameCollisions()
     for a in analyses:
         if not a.ok:
             errors.append({"id": a.id, "stage": "analyze", "error": a.error})
@@ -63,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             al = forced_align(a, star=args.star, star_penalty=args.star_penalty, drop_unknown=args.drop_unknown,
                               beam=args.beam, confidence_threshold=args.threshold)
-            name = safe_name(a.id)
+            name = names.claim(a.id)
             if "textgrid" in args.format:
                 (out / "textgrid").mkdir(exist_ok=True)
                 write_textgrid(al, out / "textgrid" / f"{name}.TextGrid")
@@ -80,16 +107,20 @@ def run(args: argparse.Namespace) -> int:
     if word_rows:
         import pandas as pd
 
-        pd.concat(word_rows, ignore_index=True).to_csv(out / "words.csv", index=False)
+        from ..data.tables import write_csv
+
+        write_csv(pd.concat(word_rows, ignore_index=True), out / "words.csv")
+    from ..data.tables import neutralise_row
+
     with open(out / "errors.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["id", "stage", "error"])
         writer.writeheader()
-        writer.writerows(errors)
+        writer.writerows(neutralise_row(e) for e in errors)
     low = sum(len(al.low_confidence_words) for al in done)
     words = sum(len(al.words) for al in done)
     print(f"aligned {len(done)} of {len(corpus) + len(corpus.problems)} utterances with {model} "
           f"({words} words, {low} below confidence {args.threshold:g}); {len(errors)} errors")
     for e in errors:
-        print(f"  {e['id']} ({e['stage']}): {e['error']}")
+        print(printable(f"  {e['id']} ({e['stage']}): {e['error']}"))
     print(f"wrote {out}/ ({', '.join(args.format)}, words.csv, errors.csv)")
     return 0 if done or not (len(corpus) + len(corpus.problems)) else 1

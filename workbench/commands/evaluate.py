@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ._common import common_options, prepare
+from ._decoding import decoding_kwargs, decoding_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", parents=[common_options(batch_size=True)],
+    p = sub.add_parser("evaluate", parents=[common_options(batch_size=True), decoding_options()],
                        help="score CTC models on a corpus: tables, comparison, HTML report")
     p.add_argument("--model", action="append", required=True,
                    help="registry name or local checkpoint folder; repeat to compare (first = baseline)")
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = prepare(args)
     reg, models, corpus = ctx.registry, ctx.models, ctx.corpus
     ev = evaluate(corpus, models, registry=reg, normalizer=args.normalizer, n_boot=args.n_boot, seed=args.seed,
-                  device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+                  device=args.device, dtype=args.dtype, batch_size=args.batch_size, **decoding_kwargs(args))
     out = ev.save(args.out, report=not args.no_report, audio=args.audio)
     print(ev.summary())
     for problem in corpus.problems:

@@ -5,12 +5,17 @@ after an interruption (or ``workbench run --resume DIR``) and only the missing u
 computed.  ``--dask tcp://host:8786`` sends the chunks to a Dask cluster, ``--dask-local N``
 starts N worker processes on this machine.  Exit status: 0; 1 when some utterances ended as
 error rows (they are in results.jsonl with the reason); 2 when the run folder holds a run with
-other arguments (the message lists them) or another workbench error stops the run.
+other arguments (the message lists them), another run holds the folder (``run.lock``), or another
+workbench error stops the run.  ``--overwrite`` always starts clean, even when run.json is
+missing or unreadable; a resumed run recomputes the rows whose audio or speaker changed.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ._common import printable
+from ._decoding import decoding_kwargs, decoding_options
 
 
 def _layers(value: str):
@@ -20,7 +25,8 @@ def _layers(value: str):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="resumable corpus run (evaluate/analyze) into a run folder, local or on Dask")
+    p = sub.add_parser("run", parents=[decoding_options()],
+                       help="resumable corpus run (evaluate/analyze) into a run folder, local or on Dask")
     p.add_argument("--model", help="registry name or local checkpoint folder / .onnx file")
     p.add_argument("--data", help="manifest (.jsonl/.csv), LibriSpeech folder or audio folder")
     p.add_argument("--out", "--run-dir", dest="out", type=Path, help="the run folder (created; resumed if it exists)")
@@ -91,15 +97,17 @@ def run(args: argparse.Namespace) -> int:
             value = getattr(args, key)
             if value is not None:
                 kw[key] = value
+        kw.update(decoding_kwargs(args))  # --decoder beam --lm NAME: transcripts (and scores) of the beam search
     corpus = Corpus.load(data)
     with contextlib.ExitStack() as stack:
         executor = None
         if args.dask or args.dask_local:
             executor = stack.enter_context(dask_client(args.dask, n_workers=args.dask_local or 0))
         result = run_corpus(corpus, model, out, registry=reg, executor=executor, overwrite=args.overwrite, **kw)
-    print(result.summary())
+    print(printable(result.summary()))
     for problem in result.problems:
-        print(f"skipped {problem.row} of {problem.source}: {problem.reason}")
+        uid = f" (id {problem.id!r})" if getattr(problem, "id", None) is not None else ""
+        print(printable(f"skipped {problem.row}{uid} of {problem.source}: {problem.reason}"))
     if args.json and result.score is not None:
         print(result.score.to_frame().to_json(orient="records"))
     print(f"wrote {Path(out)}/ (results.jsonl, shards/, run.json" + (", scores/" if result.score is not None else "")

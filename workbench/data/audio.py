@@ -50,17 +50,78 @@ def check_audio(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
     return audio
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Samples (any channels, float32) and rate; soundfile first, librosa/audioread for the rest."""
+#: sample rates outside this range are a damaged or hostile header, not a recording
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+#: longer than this is refused before decoding (memory is ~64 MB per hour at 16 kHz float32)
+MAX_SECONDS = 24 * 3600.0
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ('a named pipe (FIFO)', 'a character device', ...)."""
+    import stat
+
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def check_regular_file(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat`` of ``path`` when it is a regular file; otherwise an :class:`AudioError` naming what it is.
+
+    Checked without opening: opening a FIFO blocks until a writer comes, and ``/dev/zero`` never ends.
+    """
+    import stat
+
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{p}: no such file; check the path (relative paths resolve against the manifest's folder)")
-    if p.is_dir():
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise AudioError(f"{p}: no such file; check the path (relative paths resolve against the manifest's "
+                         "folder)") from None
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(f"{p}: is a directory, not an audio file; load a folder with Corpus.from_folder()")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{p}: is {file_kind(st.st_mode)}, not a regular file; only audio files on disk are "
+                         "read (copy the audio into a .wav/.flac file first)")
+    return st
+
+
+def check_header(p: Path, samplerate: int, frames: int) -> None:
+    """Refuse implausible sample rates and durations before anything is decoded or resampled."""
+    if not MIN_SAMPLE_RATE <= int(samplerate) <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{p}: the header claims a sample rate of {samplerate} Hz, outside the plausible "
+                         f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz; the header is damaged — re-export the file "
+                         "with its real rate")
+    seconds = frames / float(samplerate)
+    if seconds > MAX_SECONDS:
+        raise AudioError(f"{p}: the header claims {seconds / 3600:.1f} hours of audio, more than the "
+                         f"{MAX_SECONDS / 3600:g}-hour limit; split the recording into shorter files")
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Samples (any channels, float32) and rate; soundfile first, librosa/audioread for the rest.
+
+    Only regular files are opened; the header's rate and length are checked before decoding, so a
+    damaged header cannot make a tiny file decode (or resample) into gigabytes.
+    """
+    p = Path(path)
+    st = check_regular_file(p)
+    if st.st_size == 0:
         raise AudioError(f"{p}: the file is empty (0 bytes)")
     import soundfile as sf
 
+    try:
+        info = sf.info(str(p))
+    except Exception:
+        info = None
+    if info is not None:
+        check_header(p, info.samplerate, info.frames)
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=False)
     except Exception as sf_exc:  # soundfile cannot read it: try librosa (audioread / ffmpeg)
@@ -76,6 +137,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         except Exception as exc:
             raise AudioError(f"{p}: cannot be decoded as audio ({sf_exc}); is it really a {p.suffix or 'sound'} file? "
                              "Convert it to WAV or FLAC (e.g. ffmpeg -i in out.flac)") from exc
+        check_header(p, sr, len(data))
     return np.asarray(data, dtype=np.float32), int(sr)
 
 
@@ -114,6 +176,7 @@ def duration_of(path: str | os.PathLike) -> float:
     """Length in seconds from the header (no decoding when soundfile can read it)."""
     import soundfile as sf
 
+    check_regular_file(path)
     try:
         return float(sf.info(str(path)).duration)
     except Exception:

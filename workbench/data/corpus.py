@@ -51,6 +51,7 @@ class Problem:
     source: str
     row: str
     reason: str
+    id: str | None = None  # the row's utterance id, when it could be read
 
 
 class Corpus:
@@ -65,7 +66,8 @@ class Corpus:
         seen: set[str] = set()
         for utt in utterances or []:
             if utt.id in seen:
-                self.problems.append(Problem(source or name, utt.id, f"duplicate id {utt.id!r}; kept the first"))
+                self.problems.append(Problem(source or name, utt.id, f"duplicate id {utt.id!r}; kept the first",
+                                             id=utt.id))
                 continue
             seen.add(utt.id)
             self.utterances.append(utt)
@@ -128,6 +130,11 @@ class Corpus:
         path = Path(source)
         if not path.exists():
             raise CorpusError(f"{path}: no such file or folder; give a manifest (.jsonl/.csv) or a folder of audio")
+        if not path.is_dir() and not path.is_file():
+            from .audio import file_kind
+
+            raise CorpusError(f"{path}: is {file_kind(path.stat().st_mode)}, not a manifest file or a folder; "
+                              "give a .jsonl/.csv manifest or a folder of audio")
         if path.is_file():
             if path.suffix in (".jsonl", ".json"):
                 return cls.from_jsonl(path, **kw)
@@ -150,7 +157,7 @@ class Corpus:
                 uid, _, text = line.strip().partition(" ")
                 audio = trans.parent / f"{uid}.flac"
                 if not audio.exists():
-                    problems.append(Problem(str(trans), f"line {line_no}", f"{audio.name} is missing"))
+                    problems.append(Problem(str(trans), f"line {line_no}", f"{audio.name} is missing", id=uid))
                     continue
                 utts.append(Utterance(id=uid, audio=str(audio), text=text, speaker=uid.split("-")[0],
                                       duration=_header_duration(audio),
@@ -162,7 +169,7 @@ class Corpus:
     @classmethod
     def from_jsonl(cls, manifest: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """NeMo-style JSON lines: ``audio_filepath``, ``text``, ``duration`` (+ any other keys)."""
-        manifest = _must_exist(Path(manifest), "JSONL manifest")
+        manifest = _must_be_file(Path(manifest), "JSONL manifest")
         utts, problems = [], []
         for line_no, line in enumerate(_utf8_lines(manifest, problems), 1):
             if not line.strip():
@@ -182,7 +189,7 @@ class Corpus:
     @classmethod
     def from_csv(cls, manifest: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """CSV/TSV with a header; columns ``audio_filepath`` (or ``audio``/``path``), ``text``, ..."""
-        manifest = _must_exist(Path(manifest), "CSV manifest")
+        manifest = _must_be_file(Path(manifest), "CSV manifest")
         delim = "\t" if manifest.suffix == ".tsv" else ","
         utts, problems = [], []
         lines = _utf8_lines(manifest, problems)
@@ -199,15 +206,25 @@ class Corpus:
     def from_folder(cls, folder: str | os.PathLike, *, name: str | None = None) -> "Corpus":
         """Audio files with optional same-named ``.txt`` references beside them."""
         folder = _must_exist(Path(folder), "folder")
-        utts = []
+        utts, problems = [], []
+        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and not p.is_file()
+                           and not p.is_dir()):  # a pipe or device named like audio: reported, never opened
+            from .audio import file_kind
+
+            try:
+                what = f"is {file_kind(path.stat().st_mode)}, not a regular audio file; skipped"
+            except OSError:
+                what = "is a broken link; skipped"
+            problems.append(Problem(str(folder), str(path.relative_to(folder)), what))
         for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file()):
             ref = path.with_suffix(".txt")
             text = ref.read_text(encoding="utf-8").strip() if ref.exists() else None
             uid = str(path.relative_to(folder).with_suffix("")).replace(os.sep, "/")
             utts.append(Utterance(id=uid, audio=str(path), text=text, duration=_header_duration(path)))
         if not utts:
-            raise CorpusError(f"{folder}: no audio files ({', '.join(AUDIO_EXTS)}) found")
-        return cls(utts, name=name or folder.name, source=str(folder))
+            raise CorpusError(f"{folder}: no audio files ({', '.join(AUDIO_EXTS)}) found"
+                              + (f" ({len(problems)} not regular files)" if problems else ""))
+        return cls(utts, name=name or folder.name, source=str(folder), problems=problems)
 
     @classmethod
     def from_arrays(cls, items: dict[str, np.ndarray] | list[np.ndarray], *, sample_rate: int = 16_000,
@@ -229,22 +246,24 @@ _ID_KEYS = ("id", "utt_id", "utterance_id", "key")
 def _row_to_utterance(row: dict, manifest: Path, line_no: int, problems: list[Problem]) -> Utterance | None:
     audio_key = next((k for k in _AUDIO_KEYS if row.get(k)), None)
     if audio_key is None:
+        uid = next((str(row[k]) for k in _ID_KEYS if row.get(k) not in (None, "")), None)
         problems.append(Problem(str(manifest), f"line {line_no}",
-                                f"no audio column (expected one of {', '.join(_AUDIO_KEYS)})"))
+                                f"no audio column (expected one of {', '.join(_AUDIO_KEYS)})", id=uid))
         return None
     audio = Path(str(row[audio_key])).expanduser()
     if not audio.is_absolute():
         audio = manifest.parent / audio
-    if not audio.exists():
-        problems.append(Problem(str(manifest), f"line {line_no}", f"audio file {audio} does not exist"))
-        return None
     uid = next((str(row[k]) for k in _ID_KEYS if row.get(k) not in (None, "")), None) or audio.stem
+    if not audio.exists():
+        problems.append(Problem(str(manifest), f"line {line_no}", f"audio file {audio} does not exist", id=uid))
+        return None
     text = row.get("text")
     duration = row.get("duration")
     try:
         duration = float(duration) if duration not in (None, "") else None
     except (TypeError, ValueError):
-        problems.append(Problem(str(manifest), f"line {line_no}", f"duration {duration!r} is not a number; ignored"))
+        problems.append(Problem(str(manifest), f"line {line_no}", f"duration {duration!r} is not a number; ignored",
+                                id=uid))
         duration = None
     if duration is None:
         duration = _header_duration(audio)
@@ -254,11 +273,31 @@ def _row_to_utterance(row: dict, manifest: Path, line_no: int, problems: list[Pr
                      extra={k: v for k, v in row.items() if k not in known})
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"))
+
+
 def _utf8_lines(manifest: Path, problems: list[Problem]) -> list[str]:
     """The file's lines, decoded one by one: a line that is not UTF-8 becomes a problem row (and
-    an empty line, so line numbers stay in step) instead of losing the whole corpus."""
+    an empty line, so line numbers stay in step) instead of losing the whole corpus.
+
+    A UTF-16/32 file with a byte-order mark is decoded whole; one without a mark (NUL bytes
+    between the characters) is refused with a clear :class:`CorpusError`.
+    """
+    data = manifest.read_bytes()
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(codec).splitlines(keepends=True)
+            except UnicodeDecodeError as exc:
+                raise CorpusError(f"{manifest}: starts with a {codec.upper()} byte-order mark but is not valid "
+                                  f"{codec.upper()} ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from exc
+    head = data[:4096]
+    if head and head.count(b"\x00") * 4 >= len(head):
+        raise CorpusError(f"{manifest}: holds NUL bytes between the characters — UTF-16 or UTF-32 text without a "
+                          "byte-order mark; re-save the manifest as UTF-8")
     lines = []
-    for line_no, raw in enumerate(manifest.read_bytes().splitlines(keepends=True), 1):
+    for line_no, raw in enumerate(data.splitlines(keepends=True), 1):
         try:
             lines.append(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
         except UnicodeDecodeError as exc:
@@ -274,10 +313,23 @@ def _must_exist(path: Path, what: str) -> Path:
     return path
 
 
+def _must_be_file(path: Path, what: str) -> Path:
+    """A manifest must be a regular file: a FIFO or device would block or never end when read."""
+    _must_exist(path, what)
+    if not path.is_file():
+        from .audio import file_kind
+
+        raise CorpusError(f"{path}: is {file_kind(path.stat().st_mode)}, not a regular file; give the {what} as a "
+                          "file on disk")
+    return path
+
+
 def _header_duration(path: Path) -> float | None:
     """Seconds from the file header only (soundfile); ``None`` when the header cannot be read."""
     import soundfile as sf
 
+    if not Path(path).is_file():  # a FIFO would block, a device never end: the engine reports the row
+        return None
     try:
         return float(sf.info(str(path)).duration)
     except Exception:  # unreadable files keep their row: the engine reports them as error rows
@@ -298,7 +350,9 @@ def as_corpus(source) -> Corpus:
         from pathlib import Path
 
         path = Path(source)
-        if path.is_file() and path.suffix.lower() not in (".jsonl", ".json", ".csv", ".tsv"):
+        manifest = path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv")
+        if not manifest and (path.suffix.lower() in AUDIO_EXTS or (path.exists() and not path.is_dir())):
+            # one audio file (or a pipe/device, reported as the row's error): never a silent nothing
             return Corpus([Utterance(id=path.stem, audio=str(path))], name=path.stem)
         return Corpus.load(path)
     if isinstance(source, (list, tuple)):

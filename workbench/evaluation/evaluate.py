@@ -86,11 +86,13 @@ class Evaluation:
         comparison_* files when 2+ models, and report.html."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
+        from ..data.tables import write_csv  # spreadsheet-safe: formula-like cells get a leading '
+
         per = self.per_utterance()
-        per.to_csv(out / "per_utterance.csv", index=False)
+        write_csv(per, out / "per_utterance.csv")
         per.to_json(out / "per_utterance.jsonl", orient="records", lines=True, force_ascii=False)
         corpus = self.to_frame()
-        corpus.to_csv(out / "corpus.csv", index=False)
+        write_csv(corpus, out / "corpus.csv")
         (out / "corpus.json").write_text(json.dumps(
             {"corpus": self.corpus.name, "source": self.corpus.source,
              "systems": json.loads(corpus.to_json(orient="records")),
@@ -112,18 +114,23 @@ def _safe_name(name: str) -> str:
 def evaluate(corpus, models: str | list[str] | tuple[str, ...] = "w2v2-tiny-ctc", *, registry=None,
              normalizer=None, n_boot: int = 1000, seed: int = 0,
              on_progress: Callable[[int, int], None] | None = None, progress_step: int = 16,
-             **analyze_kw) -> Evaluation:
+             decoder: str | None = None, lm: str | None = None, **analyze_kw) -> Evaluation:
     """Analyse ``corpus`` (a Corpus or anything ``engine.as_corpus`` takes) with each model and score it.
 
     ``on_progress(done, total)`` is called as utterances finish (total = utterances x models);
     when given, the corpus is analysed in slices of ``progress_step`` utterances.  Other
-    keywords go to :func:`workbench.engine.analyze` (``batch_size``, ``device``, ``dtype``...).
+    keywords go to :func:`workbench.engine.analyze` (``batch_size``, ``device``, ``dtype``...),
+    except the decoding options: ``decoder="beam"``, ``lm=`` (a registry name such as ``demo-lm`` or
+    an ARPA/KenLM file), ``beam_width``, ``alpha``, ``beta``, ``unigrams``, ``hotwords``
+    (:mod:`workbench.asr.decoding`); the scores are then those of the beam transcripts.
     """
     from ..asr import engine
+    from ..asr.decoding import decode_result, split_options
     from ..data.corpus import as_corpus
     from ..provenance import collect
     from ..models.registry import resolve
 
+    decoding, analyze_kw = split_options({**analyze_kw, "decoder": decoder, "lm": lm})
     reg = resolve(registry)
     corpus = as_corpus(corpus)
     names = [models] if isinstance(models, (str, os.PathLike)) else list(models)
@@ -148,15 +155,17 @@ def evaluate(corpus, models: str | list[str] | tuple[str, ...] = "w2v2-tiny-ctc"
         revision = next((a.revision for a in result), None)
         revisions[name] = revision
         refs = {a.id: a.reference for a in result}
-        hyps = {a.id: a.transcript for a in result if a.ok}
+        hyps = decode_result(result, registry=reg, options=decoding)
         errors = {a.id: a.error for a in result if not a.ok}
         speakers = {a.id: a.speaker for a in result}
-        scores[name] = score_corpus(refs, hyps, normalizer=normalizer, speakers=speakers, errors=errors, name=name,
+        scores[name] = score_corpus(refs, hyps, normalizer=normalizer, speakers=speakers, errors=errors,
+                                    name=name if not decoding.beam else f"{name} ({decoding.label()})",
                                     n_boot=n_boot, seed=seed,
                                     provenance={"model": name, "revision": revision, "corpus": corpus.name,
                                                 "corpus_source": corpus.source,
-                                                "analyze_options": {k: str(v) for k, v in analyze_kw.items()}})
+                                                "analyze_options": {k: str(v) for k, v in analyze_kw.items()},
+                                                "decoding": decoding.describe()})
     comparison = compare_systems(scores) if len(scores) > 1 else None
     prov = collect(revisions, corpus=corpus.name, corpus_source=corpus.source, utterances=len(corpus),
-                   normalizer=scores[names[0]].normalizer, n_boot=n_boot, seed=seed)
+                   normalizer=scores[names[0]].normalizer, n_boot=n_boot, seed=seed, decoding=decoding.describe())
     return Evaluation(corpus=corpus, scores=scores, analyses=analyses, comparison=comparison, provenance=prov)

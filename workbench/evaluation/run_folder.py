@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -7,6 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -25,7 +27,10 @@ TASKS = ("evaluate", "analyze")
 
 
 ROW_FIELDS = ("index", "id", "audio", "speaker", "reference", "transcript", "samples", "duration", "frames",
-              "chunked", "error", "arrays", "scores")
+              "chunked", "error", "arrays", "scores", "stamp")
+
+#: the lock file that keeps two runs out of one folder (removed when the run ends)
+LOCK_NAME = "run.lock"
 
 
 SCORE_FIELDS = ("ref_words", "hyp_words", "hits", "substitutions", "deletions", "insertions", "errors", "wer",
@@ -41,6 +46,43 @@ _SHARD = re.compile(r"^shard-(\d{5,})\.jsonl(\.partial)?$")
 
 class RunMismatchError(WorkbenchError):
     """The run folder holds a run started with other arguments, or is not a run folder."""
+
+
+class RunLockedError(WorkbenchError):
+    """Another run is writing into the same run folder."""
+
+
+def input_stamp(utt) -> dict:
+    """What a row's result depends on besides its id and text: the audio file's path, size and
+    modification time (ns), or the sha256 of an in-memory array.  A resumed run recomputes a row
+    whose stamp (or speaker) differs from the one stored with it."""
+    if getattr(utt, "array", None) is not None:
+        from ..data.cache import hash_array
+
+        return {"array_sha256": hash_array(np.asarray(utt.array)), "rate": utt.sample_rate}
+    try:
+        path = os.path.abspath(utt.audio)
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return {"audio": utt.audio, "missing": True}
+    return {"audio": path, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def row_changes(row: dict, utt, stamp: dict) -> list[str]:
+    """Why a stored row no longer matches its utterance (empty: it still does)."""
+    why = []
+    old = row.get("stamp")
+    if old is None:
+        why.append("no input stamp (written by an older workbench)")
+    elif old.get("audio") != stamp.get("audio"):
+        why.append("audio path changed")
+    elif old != stamp:
+        why.append("audio content changed")
+    if row.get("speaker") != utt.speaker:
+        why.append("speaker changed")
+    if row.get("reference") != utt.text:
+        why.append("reference text changed")
+    return why
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,12 @@ def _host() -> str:
     import socket
 
     return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def model_info(bundle) -> dict:
@@ -199,13 +247,16 @@ class RunFolder:
         _atomic_write(self.manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
 
     def prepare(self, manifest: dict, *, overwrite: bool) -> dict:
-        """The manifest to continue with: the stored one when it matches, else a clear refusal."""
-        old = self.read_manifest()
-        if old is not None and overwrite:
+        """The manifest to continue with: the stored one when it matches, else a clear refusal.
+
+        ``overwrite`` always starts clean: the run's own files go first, whether run.json is
+        there, missing or unreadable, so no old shard can be read back.
+        """
+        if overwrite:
             self.wipe()
-            old = None
+        old = self.read_manifest()
         if old is None:
-            if self.root.exists() and any(self.root.iterdir()) and not overwrite:
+            if self.root.exists() and any(p.name != LOCK_NAME for p in self.root.iterdir()) and not overwrite:
                 raise RunMismatchError(
                     f"{self.root} is not empty and holds no run.json, so it is not a run folder; give a new or "
                     "empty folder for the run")
@@ -230,7 +281,54 @@ class RunFolder:
         for name in ("run.json", "computed.log", "problems.jsonl", "results.jsonl"):
             (self.root / name).unlink(missing_ok=True)
 
+    # ----------------------------------------------------------------- lock
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``run.lock`` (an exclusive ``flock``) for the whole run; a second run into the same
+        folder is refused at once with a :class:`RunLockedError` naming the holder."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_NAME
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise RunLockedError(
+                    f"{self.root} is in use by another run ({holder}); wait for it to finish, or give another out "
+                    f"folder. If no run is alive, the lock is already free (it is released when its process "
+                    f"ends) and {path.name} can be deleted") from None
+            try:  # the holder before us may have removed the file it locked: lock the one that is there
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{_host()} since {_now()}".encode(), 0)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)
+
     # ----------------------------------------------------------------- rows
+    def reopen(self, shard: int, keep: list[dict]) -> None:
+        """Turn a finished shard back into a partial one holding only ``keep`` (its other rows are
+        recomputed): the partial is written first, so a crash in between loses nothing."""
+        final = self.shard_path(shard, partial=False)
+        if not final.exists():
+            return
+        data = b"".join(_dumps(r) + b"\n" for r in sorted(keep, key=lambda r: r["index"]))
+        _atomic_write(self.shard_path(shard, partial=True), data)
+        final.unlink()
+        _fsync_dir(self.shards)
+
     def shard_path(self, shard: int, *, partial: bool) -> Path:
         return self.shards / (f"shard-{shard:05d}.jsonl" + (".partial" if partial else ""))
 
@@ -328,7 +426,7 @@ def build_manifest(corpus: Corpus, ref: ModelRef, *, task: str, shard_size: int,
         "model": {**ref.to_json(), "revision": revision},
         "corpus": {"name": corpus.name, "source": source, "utterances": len(corpus),
                    "ids_sha256": _sha(corpus.ids()), "references_sha256": _sha([u.text for u in corpus]),
-                   "skipped_rows": len(corpus.problems)},
+                   "speakers_sha256": _sha([u.speaker for u in corpus]), "skipped_rows": len(corpus.problems)},
         "options": {"shard_size": shard_size, "chunk_size": chunk_size,
                     "normalizer": normalizer if isinstance(normalizer, str) or normalizer is None else None,
                     "normalizer_description": _normalizer_label(normalizer),

@@ -12,6 +12,7 @@ distributed run batches every utterance with the same neighbours as an uninterru
 run and gets identical results.  The run folder::
 
     run.json                          what was asked: task, model + revision, corpus source + id hash, options
+    run.lock                          held (flock) by the run writing here; a second run is refused
     shards/shard-00000.jsonl          a finished shard: sorted rows, written to a temp file, fsynced, renamed
     shards/shard-00001.jsonl.partial  the shard being filled: append-only, one write + fsync per chunk
     arrays/u000000016-n16.npz         task="analyze": log-probs (and hidden states / codes) of one chunk
@@ -21,8 +22,10 @@ run and gets identical results.  The run folder::
     scores/                           the corpus tables of :func:`workbench.scoring.score_corpus` over the rows
 
 A row is one JSON object per utterance: ``index``, ``id``, ``audio``, ``speaker``,
-``reference``, ``transcript``, ``samples``, ``duration``, ``frames``, ``chunked``, ``error``
-and ``scores`` (per-utterance WER counts when a reference exists).  A utterance that fails is
+``reference``, ``transcript``, ``samples``, ``duration``, ``frames``, ``chunked``, ``error``,
+``scores`` (per-utterance WER counts when a reference exists) and ``stamp`` (the audio's absolute
+path, size and mtime, or an array's hash: a resumed run recomputes a row whose stamp or speaker
+no longer matches its utterance).  A utterance that fails is
 an error row, never a failed run; only model-level problems (model not available, wrong
 capability) stop a run, and the rows written so far stay.
 
@@ -37,13 +40,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import hashlib
 import inspect
-import json
 import math
 import os
-import re
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,10 +52,10 @@ import numpy as np
 
 from .run_folder import (
     ROW_FIELDS, SCORE_FIELDS, TASKS, ModelRef, RunFolder, RunMismatchError, _atomic_write, _dumps, _host,
-    build_manifest, model_info,
+    build_manifest, input_stamp, model_info, row_changes,
 )
 from ..data.corpus import Corpus, Problem, Utterance
-from ..errors import CapabilityError, CorpusError, ModelNotAvailableError, UnknownModelError, WorkbenchError
+from ..errors import CapabilityError, CorpusError, ModelNotAvailableError, UnknownModelError
 from ..models.registry import ModelRegistry, resolve
 
 #: problems of the model or the request, not of one utterance: they stop the run
@@ -147,9 +146,12 @@ def compute_chunk(job: ChunkJob, registry: ModelRegistry | None = None, *, keep_
     name = job.model.ensure(reg)
     store = engine.store_for(reg)
     before = store.forward_calls
-    kw = dict(job.analyze_kw)
+    from ..asr.decoding import decode_result, split_options
+
+    decoding, kw = split_options(dict(job.analyze_kw))  # decoder=/lm=/... travel with the engine options
     result = engine.analyze(Corpus(list(job.utterances), name=f"chunk-{job.chunk}"), name, registry=reg,
                             progress=False, **kw)
+    texts = decode_result(result, registry=reg, options=decoding) if decoding.beam else None
     bundle = reg.get(name, device=kw.get("device", "auto"), dtype=kw.get("dtype", "float32"))
     info = model_info(bundle)
     by_id = {a.id: a for a in result}
@@ -159,7 +161,8 @@ def compute_chunk(job: ChunkJob, registry: ModelRegistry | None = None, *, keep_
         ok = a.error is None
         rows.append({
             "index": index, "id": a.id, "audio": a.audio_path, "speaker": a.speaker, "reference": a.reference,
-            "transcript": a.transcript if ok and a.log_probs is not None else None,
+            "transcript": (a.transcript if texts is None else texts.get(a.id)) if ok and a.log_probs is not None
+            else None,
             "samples": int(a.num_samples) if a.num_samples else None,
             "duration": float(a.duration) if a.num_samples else None,
             "frames": int(a.num_frames) if ok else None, "chunked": bool(a.chunked), "error": a.error,
@@ -205,6 +208,8 @@ class RunResult:
     computed: int = 0
     reused: int = 0
     problems: list[Problem] = field(default_factory=list)
+    changed_rows: int = 0  # rows read back from an earlier run but recomputed: their input changed
+    changed: dict[str, int] = field(default_factory=dict)  # why (reason -> rows; a row may have two reasons)
     score: Any = None  # scoring.CorpusScore when the model is CTC and references exist
 
     @property
@@ -224,10 +229,10 @@ class RunResult:
 
         flat = []
         for r in self.rows:
-            row = {k: v for k, v in r.items() if k != "scores"}
+            row = {k: v for k, v in r.items() if k not in ("scores", "stamp")}
             row.update({k: (r["scores"] or {}).get(k) for k in SCORE_FIELDS})
             flat.append(row)
-        cols = [c for c in ROW_FIELDS if c != "scores"] + list(SCORE_FIELDS)
+        cols = [c for c in ROW_FIELDS if c not in ("scores", "stamp")] + list(SCORE_FIELDS)
         return pd.DataFrame(flat, columns=cols)
 
     def analyses(self):
@@ -262,6 +267,10 @@ class RunResult:
         done = f"{len(self.rows)}/{m['corpus']['utterances']} utterances"
         head = (f"run {self.out_dir}: {m['task']} {m['model']['name']} on {m['corpus']['name']}: {done} "
                 f"({self.computed} computed now, {self.reused} read back), {len(self.errors)} error rows")
+        if self.changed_rows:
+            why = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.changed.items()))
+            head += (f"; {self.changed_rows} of the computed rows were recomputed because their input changed "
+                     f"since they were written ({why})")
         if self.problems:
             head += f", {len(self.problems)} manifest rows skipped (problems.jsonl)"
         return head + ("" if self.score is None else "\n" + self.score.summary())
@@ -356,10 +365,12 @@ def dask_client(address: str | None = None, *, n_workers: int = 2, threads_per_w
 
 # --------------------------------------------------------------------------- the run
 def _check_analyze_kw(analyze_kw: dict) -> None:
+    from ..asr.decoding import OPTION_NAMES
     from ..asr.engine import analyze
 
     params = inspect.signature(analyze).parameters
     allowed = {k for k, p in params.items() if p.kind == p.KEYWORD_ONLY} - {"registry", "progress"}
+    allowed |= set(OPTION_NAMES)  # decoding options (workbench.asr.decoding), applied after analyze
     bad = sorted(set(analyze_kw) - allowed)
     if bad:
         raise TypeError(f"run_corpus got unknown option(s) {', '.join(bad)}; engine.analyze takes "
@@ -389,12 +400,12 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
     call.  ``overwrite``: delete a previous run in ``out_dir`` instead of refusing when the
     arguments differ.  ``on_progress(done, total)`` is called after every chunk.  Other
     keywords go to :func:`workbench.engine.analyze` (``batch_size``, ``layers``, ``device``...;
-    ``cache`` defaults to False here: the run folder is the cache).
+    ``cache`` defaults to False here: the run folder is the cache).  Rows whose input changed
+    since they were written (audio path, size or modification time, an array's content, the
+    speaker) are recomputed and counted in ``RunResult.changed``.  One run at a time holds the
+    folder (``run.lock``); a second is refused with :class:`RunLockedError`.
     """
-    from tqdm.auto import tqdm
-
     from ..asr import engine
-    from .. import settings
 
     if task not in TASKS:
         raise ValueError(f"task={task!r} must be one of {TASKS}")
@@ -418,6 +429,20 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
         info = model_info(reg.get(ref.name, device=analyze_kw.get("device", "auto"),
                                   dtype=analyze_kw.get("dtype", "float32")))
     folder = RunFolder(out_dir)
+    with folder.lock():
+        return _run_locked(folder, corpus, ref, reg, info, ex, window, executor, task=task, shard_size=shard_size,
+                           chunk_size=chunk_size, normalizer=normalizer, overwrite=overwrite, n_boot=n_boot,
+                           on_progress=on_progress, progress=progress, analyze_kw=analyze_kw)
+
+
+def _run_locked(folder: RunFolder, corpus: Corpus, ref: ModelRef, reg: ModelRegistry, info: dict | None, ex,
+                window: int, executor, *, task: str, shard_size: int, chunk_size: int, normalizer, overwrite: bool,
+                n_boot: int, on_progress, progress, analyze_kw: dict) -> RunResult:
+    """The body of :func:`run_corpus`, run while this process holds the folder's lock."""
+    from tqdm.auto import tqdm
+
+    from .. import settings
+
     manifest = folder.prepare(build_manifest(corpus, ref, task=task, shard_size=int(shard_size),
                                              chunk_size=int(chunk_size), normalizer=normalizer,
                                              analyze_kw=analyze_kw,
@@ -446,6 +471,21 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
         if index >= len(ids) or ids[index] != row.get("id"):
             raise RunMismatchError(f"{folder.root}: row {index} is {row.get('id')!r} but the corpus has "
                                    f"{ids[index] if index < len(ids) else 'nothing'!r} there; use another out folder")
+    # rows whose input changed since they were written (audio replaced, speaker edited) are recomputed
+    stamps = [input_stamp(u) for u in corpus]
+    changed: dict[str, int] = {}
+    stale: set[int] = set()
+    for index, row in done.items():
+        why = row_changes(row, corpus[index], stamps[index])
+        for reason in why:
+            changed[reason] = changed.get(reason, 0) + 1
+        if why:
+            stale.add(index)
+    for shard in sorted({i // int(shard_size) for i in stale}):
+        keep = [r for i, r in done.items() if i // int(shard_size) == shard and i not in stale]
+        folder.reopen(shard, keep)
+    for index in stale:
+        del done[index]
     plan = _plan(len(corpus), int(shard_size), int(chunk_size))
     shard_rows: dict[int, dict[int, dict]] = {}
     for index, row in done.items():
@@ -464,7 +504,8 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
                                  model=ref, task=task, analyze_kw=dict(analyze_kw), normalizer=normalizer))
     invocation = 1 + sum(1 for r in folder.log_records() if r.get("event") == "start")
     folder.log({"event": "start", "invocation": invocation, "pending": sum(len(j.indices) for j in jobs),
-                "done": len(done), "executor": type(executor).__name__ if executor is not None else None})
+                "done": len(done), "changed": changed, "lock": _host(),
+                "executor": type(executor).__name__ if executor is not None else None})
 
     total = len(corpus)
     reused = len(done)
@@ -476,6 +517,8 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
     def commit(job: ChunkJob, res: ChunkResult) -> None:
         nonlocal computed
         accept_info(res.model_info)
+        for r in res.rows:  # what the row was computed from, checked when the run is resumed
+            r["stamp"] = stamps[r["index"]]
         if res.arrays:
             folder.write_arrays(job.arrays_name, res.arrays)  # arrays first: a row implies its arrays exist
         shard = chunk_shard[job.chunk]
@@ -535,6 +578,7 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
 
     rows = [done[i] for i in range(total)]
     result = RunResult(folder.root, manifest, rows, computed=computed, reused=reused, problems=list(corpus.problems),
+                       changed_rows=len(stale), changed=changed,
                        score=_score_run(rows, manifest, normalizer, n_boot=n_boot))
     result.save()
     return result

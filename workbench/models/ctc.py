@@ -42,6 +42,34 @@ class CTCBundle(Protocol):
         ...
 
 
+def conv_frames(num_samples: int, kernels, strides) -> int:
+    """Output frames of the conv feature encoder for ``num_samples`` input samples (exact)."""
+    n = int(num_samples)
+    for k, s in zip(kernels, strides):
+        n = (n - int(k)) // int(s) + 1
+    return max(n, 0)
+
+
+def conv_receptive_field(kernels, strides) -> int:
+    """Input samples one output frame sees through the conv stack (400 for the base architecture)."""
+    rf = 1
+    for k, s in zip(reversed(list(kernels)), reversed(list(strides))):
+        rf = (rf - 1) * int(s) + int(k)
+    return rf
+
+
+def vocab_by_id(tokenizer) -> list[str]:
+    """Token strings indexed by id from a transformers tokenizer (empty without one)."""
+    if tokenizer is None:
+        return []
+    table = tokenizer.get_vocab()
+    out = [""] * len(table)
+    for tok, idx in table.items():
+        if idx < len(out):
+            out[idx] = tok
+    return out
+
+
 @dataclass(frozen=True)
 class CharSpan:
     """An emitted token and its frame span [start, end) in the emissions."""

@@ -27,11 +27,8 @@ tokenizer drops them).  The ``flag`` column says which.
 from __future__ import annotations
 
 import html
-import json
-import re
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Iterator
+from dataclasses import dataclass
 
 from ..errors import ModelNotAvailableError, TextError
 

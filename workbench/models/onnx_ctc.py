@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapabilityError, ModelNotAvailableError
+from .ctc import conv_frames, conv_receptive_field, vocab_by_id
 from .specs import ModelSpec
 
 META_KEY = "workbench"
@@ -62,25 +63,14 @@ class OnnxCTCBundle:
 
     @cached_property
     def receptive_field(self) -> int:
-        rf = 1
-        for k, s in zip(reversed(self.meta["conv_kernel"]), reversed(self.meta["conv_stride"])):
-            rf = (rf - 1) * int(s) + int(k)
-        return rf
+        return conv_receptive_field(self.meta["conv_kernel"], self.meta["conv_stride"])
 
     def num_frames(self, num_samples: int) -> int:
-        n = int(num_samples)
-        for k, s in zip(self.meta["conv_kernel"], self.meta["conv_stride"]):
-            n = (n - int(k)) // int(s) + 1
-        return max(n, 0)
+        return conv_frames(num_samples, self.meta["conv_kernel"], self.meta["conv_stride"])
 
     @cached_property
     def vocab(self) -> list[str]:
-        table = self.tokenizer.get_vocab()
-        out = [""] * len(table)
-        for tok, idx in table.items():
-            if idx < len(out):
-                out[idx] = tok
-        return out
+        return vocab_by_id(self.tokenizer)
 
     @property
     def blank_id(self) -> int:
@@ -158,7 +148,13 @@ def load_onnx_ctc(spec: ModelSpec) -> OnnxCTCBundle:
         raise CapabilityError(f"{spec.name}: ONNX models of kind {spec.kind!r} are not supported; export a CTC model")
     path = _onnx_file(Path(spec.location))
     folder = path.parent
-    graph = onnx.load(str(path), load_external_data=False)
+    try:
+        graph = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError, truncated file, not ONNX at all
+        from ..errors import AssetIntegrityError
+
+        raise AssetIntegrityError(f"{path}: is not a readable ONNX model ({exc.__class__.__name__}: {exc}); the file "
+                                  "is damaged or not ONNX — re-export it with `workbench export NAME --onnx`") from None
     props = {p.key: p.value for p in graph.metadata_props}
     if META_KEY not in props:
         raise ModelNotAvailableError(f"{path}: not a workbench export (no '{META_KEY}' metadata); export the model "
@@ -172,7 +168,13 @@ def load_onnx_ctc(spec: ModelSpec) -> OnnxCTCBundle:
                                      f"missing ({exc}); re-run `workbench export NAME --onnx`") from exc
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a graph onnx could parse but onnxruntime cannot run
+        from ..errors import AssetIntegrityError
+
+        raise AssetIntegrityError(f"{path}: onnxruntime cannot open this model ({exc.__class__.__name__}: {exc}); "
+                                  "re-export it with `workbench export NAME --onnx`") from None
     revision = f"onnx-{meta['dtype']}:sha256:{sha256_file(path)[:16]}"
     return OnnxCTCBundle(spec=spec, path=path, session=session, feature_extractor=fe, tokenizer=tok, meta=meta,
                          revision=revision)

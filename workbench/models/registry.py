@@ -17,7 +17,6 @@ import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +99,10 @@ class ModelRegistry:
                     kokoro.locate_onnx())
             if spec.kind == "voice":
                 return voices.locate_voice(spec.name) is not None
+            if spec.kind == "lm":
+                from .lm import locate
+
+                return locate(spec) is not None
         except Exception:
             return False
         return False
@@ -407,6 +410,12 @@ def _load_voice(spec: ModelSpec, *, device: str, dtype: str) -> Any:
     return voices.load_voice_file(path, spec.name)
 
 
+def _load_lm(spec: ModelSpec, *, device: str, dtype: str) -> Any:
+    from .lm import load_lm
+
+    return load_lm(spec)
+
+
 #: (kind, source) -> loader(spec, device=, dtype=); source "*" is the kind's default.  A new
 #: backend is one entry here (and, for CTC models, an object satisfying :class:`~workbench.models.
 #: ctc.CTCBundle`), not another branch in :meth:`ModelRegistry._load`.
@@ -417,4 +426,5 @@ LOADERS: dict[tuple[str, str], Any] = {
     ("pretraining", "*"): _load_w2v2,
     ("tts", "*"): _load_kokoro,
     ("voice", "*"): _load_voice,
+    ("lm", "*"): _load_lm,
 }

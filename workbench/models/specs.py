@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("ctc", "pretraining", "tts", "voice")
+KINDS = ("ctc", "pretraining", "tts", "voice", "lm")
 SOURCES = ("hub", "local", "package", "pypi-parts", "random-init", "onnx")
 
 #: The Kokoro-82M int8 ONNX export assembled from four PyPI data packages.
@@ -125,6 +125,11 @@ def default_specs() -> list[ModelSpec]:
             aliases=("kokoro", "hexgrad/Kokoro-82M"), sample_rate=24000, license="Apache-2.0",
             description="Kokoro-82M v1.0 TTS, int8 ONNX (offline: assembled from PyPI data packages)",
             filename="kokoro-v1.0.int8.onnx",
+        ),
+        ModelSpec(
+            name="demo-lm", kind="lm", source="package", location="demo-lm", filename="demo-lm.arpa",
+            aliases=("demo-ngram",), license="Apache-2.0",
+            description="3-gram Kneser-Ney LM of the recipe's training text (beam search with w2v2-tiny-ctc)",
         ),
     ]
     specs += [voice_spec(v) for v in KOKORO_VOICES]

@@ -10,6 +10,7 @@ A blend is a weighted sum of packs, row by row, as Kokoro's pipeline averages vo
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,50 @@ def local_voice_names() -> list[str]:
     return sorted(names)
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def is_voice_path(value: str) -> bool:
+    """A voice given explicitly as a file: it ends in ``.pt`` (``./mine.pt``, ``/data/voices/x.pt``)."""
+    return str(value).strip().lower().endswith(".pt")
+
+
+def check_voice_name(name: str) -> str:
+    """A voice *name* is a plain name (``af_heart``): no path separators, no ``..``, no leading dot.
+
+    Names resolve only inside the asset path and the Hugging Face cache; a pack elsewhere must be
+    given as a path ending in ``.pt``.
+    """
+    if not _NAME.match(name) or ".." in name:
+        raise VoiceError(f"voice name {name!r} is not a plain name (letters, digits, '_', '-', '.'; no '/', '\\' "
+                         "or '..'); names are looked up only on the asset path and in the Hugging Face cache. To "
+                         "use a voice pack file, give its path ending in .pt (e.g. ./voices/mine.pt)")
+    return name
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    real = path.resolve()
+    return any(real == r or r in real.parents for r in (root.resolve() for root in roots))
+
+
 def locate_voice(name: str, *, allow_download: bool = False) -> Path:
-    """The ``.pt`` file of a voice: asset path, HF cache, then (if allowed) the hub."""
+    """The ``.pt`` file of a voice: asset path, HF cache, then (if allowed) the hub.
+
+    ``name`` ending in ``.pt`` is an explicit path to a pack (it must exist); any other name must
+    be a plain name (:func:`check_voice_name`) and is looked up only in those places.
+    """
+    from .. import settings
+
+    if is_voice_path(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise VoiceError(f"voice pack {name!r}: no such file; check the path, or give a voice name like "
+                             "'af_heart'")
+        return path
+    check_voice_name(name)
     found = assets.find_asset(f"kokoro/voices/{name}.pt", f"voices/{name}.pt", f"{name}.pt")
+    if found is not None and not _inside(found, list(settings.asset_path())):
+        found = None  # a link out of the asset folder is not a voice of it
     if found is not None:
         return found
     cached = assets.hf_cached_file(KOKORO_HUB_REPO, f"voices/{name}.pt")
@@ -118,7 +160,10 @@ def load_voice_file(path: Path, name: str) -> Voice:
     pack = np.asarray(tensor.detach().float().numpy(), dtype=np.float32).reshape(-1, STYLE_DIM)
     if pack.shape[0] < 1:
         raise VoiceError(f"voice {name!r}: {path} holds no style rows")
-    return Voice(name=name, pack=pack, language=voice_language(name), gender=voice_gender(name),
+    if not np.isfinite(pack).all():
+        raise VoiceError(f"voice {name!r}: {path} holds NaN or inf values; replace it with the release file")
+    short = Path(name).stem if is_voice_path(name) else name
+    return Voice(name=name, pack=pack, language=voice_language(short), gender=voice_gender(short),
                  source=str(path))
 
 
@@ -152,14 +197,20 @@ def parse_blend(spec: str | dict[str, float]) -> tuple[dict[str, float], str | N
         raise VoiceError(f"a blend entry has no voice name ({spec!r}); write 'af_bella:0.7,af_sky:0.3'")
     if any(not np.isfinite(w) or w < 0 for w in weights.values()):
         raise VoiceError(f"blend weights must be finite and non-negative, got {weights}")
-    total = sum(weights.values())
-    if total <= 0:
-        raise VoiceError(f"blend weights sum to {total}; give at least one positive weight")
+    total = float(sum(weights.values()))
+    if not np.isfinite(total) or total <= 0:
+        raise VoiceError(f"blend weights sum to {total}; give finite weights with a positive sum, "
+                         "e.g. 'af_bella:0.7,af_sky:0.3'")
+    normalised = {k: v / total for k, v in weights.items()}
+    new_total = sum(normalised.values())
+    if not all(np.isfinite(w) for w in normalised.values()) or not abs(new_total - 1.0) < 1e-6:
+        raise VoiceError(f"blend weights {weights} cannot be normalised (they sum to {new_total} afterwards); "
+                         "give weights of ordinary size, e.g. 'af_bella:0.7,af_sky:0.3'")
     note = None
     if explicit and abs(total - 1.0) > 1e-6:
-        shown = ", ".join(f"{k}:{v / total:.3g}" for k, v in weights.items())
+        shown = ", ".join(f"{k}:{v:.3g}" for k, v in normalised.items())
         note = f"blend weights summed to {total:g}, not 1; normalised to {shown}"
-    return {k: v / total for k, v in weights.items()}, note
+    return normalised, note
 
 
 def blend(voices: dict[str, Voice], weights: dict[str, float]) -> Voice:

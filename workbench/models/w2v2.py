@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import assets
 from .. import settings
 from ..data.audio import pad_batch
 from ..errors import AssetIntegrityError, CapabilityError, ModelNotAvailableError
+from . import assets
+from .ctc import conv_frames, conv_receptive_field, vocab_by_id
 from .specs import ModelSpec
 
 DTYPES = ("float32", "float16", "bfloat16", "int8")
@@ -65,22 +66,12 @@ class Wav2Vec2Bundle:
     @cached_property
     def receptive_field(self) -> int:
         """Samples one output frame sees through the conv feature encoder (400 for base)."""
-        rf = 1
-        for k, s in zip(reversed(self.config.conv_kernel), reversed(self.config.conv_stride)):
-            rf = (rf - 1) * int(s) + int(k)
-        return rf
+        return conv_receptive_field(self.config.conv_kernel, self.config.conv_stride)
 
     @cached_property
     def vocab(self) -> list[str]:
         """Token strings by id (CTC models only)."""
-        if self.tokenizer is None:
-            return []
-        table = self.tokenizer.get_vocab()
-        out = [""] * len(table)
-        for tok, idx in table.items():
-            if idx < len(out):
-                out[idx] = tok
-        return out
+        return vocab_by_id(self.tokenizer)
 
     @property
     def blank_id(self) -> int:
@@ -104,10 +95,7 @@ class Wav2Vec2Bundle:
 
     def num_frames(self, num_samples: int) -> int:
         """Output frames for an input of ``num_samples`` (the conv arithmetic, exactly)."""
-        n = int(num_samples)
-        for k, s in zip(self.config.conv_kernel, self.config.conv_stride):
-            n = (n - int(k)) // int(s) + 1
-        return max(n, 0)
+        return conv_frames(num_samples, self.config.conv_kernel, self.config.conv_stride)
 
     def forward_batch(self, values: list[np.ndarray], *, layers: tuple[int, ...] = (),
                       codes: bool = False) -> list[dict]:
@@ -254,7 +242,12 @@ def available_offline(spec: ModelSpec) -> bool:
 def _random_init(spec: ModelSpec, seed: int = 0):
     """The real architecture from the asset config with seeded random weights."""
     import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+    )
 
     cfg_path = assets.find_asset(spec.location)
     if cfg_path is None:
@@ -274,11 +267,35 @@ def _random_init(spec: ModelSpec, seed: int = 0):
     return model, fe, tok, str(cfg_path)
 
 
+def _is_refused_pickle(exc: BaseException) -> bool:
+    """torch.load(weights_only=True) refused a pickle (an UnpicklingError, possibly wrapped)."""
+    import pickle
+
+    while exc is not None:
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _refused_pickle(spec: ModelSpec, where) -> AssetIntegrityError:
+    """The error for pickled weights that hold more than tensors: what is wrong and what to do."""
+    return AssetIntegrityError(
+        f"{spec.name}: {Path(str(where)) / 'pytorch_model.bin'} is a pickle holding more than plain tensors, so "
+        "the workbench refuses to load it (unpickling can run code). Use a checkpoint with model.safetensors: "
+        "convert this one where you trust its origin (transformers: model.save_pretrained(folder, "
+        "safe_serialization=True)), fetch the model's safetensors release, or pick another model")
+
+
 def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wav2Vec2Bundle:
     """Load a wav2vec2 spec into a :class:`Wav2Vec2Bundle` on ``device`` in ``dtype``."""
     import torch
-    from transformers import (Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
-                              Wav2Vec2ForPreTraining)
+    from transformers import (
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2ForPreTraining,
+    )
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} must be one of {DTYPES}")
@@ -309,7 +326,13 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
                 f"or incomplete — delete it and fetch it again (workbench fetch {spec.name}) or re-export the "
                 f"checkpoint") from exc
         except (OSError, ValueError, EnvironmentError) as exc:
+            if _is_refused_pickle(exc):
+                raise _refused_pickle(spec, where) from None
             raise _unavailable(spec, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - a pickled pytorch_model.bin refused by torch.load(weights_only)
+            if not _is_refused_pickle(exc):
+                raise
+            raise _refused_pickle(spec, where) from None
         tok = None
         if spec.kind == "ctc":
             try:
@@ -322,7 +345,13 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
 
     model.eval()
     if dtype == "int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        import warnings
+
+        with warnings.catch_warnings():  # torch 2.x deprecates torch.ao eager quantization; it still works
+            warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated",
+                                    category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     elif dtype in ("float16", "bfloat16"):
         model = model.to(getattr(torch, dtype))
     model = model.to(device)

@@ -23,7 +23,13 @@ import numpy as np
 
 from ..data.corpus import Corpus
 from ..errors import WorkbenchError
-from .base import Panel, set_figure, wav_bytes
+from .base import Panel, download_link, set_figure, tidy, wav_bytes
+from .trust import model_badges
+
+
+def _txt(value) -> str:
+    """A word cell: empty (None/NaN: an insertion has no reference word) shows as a dash."""
+    return "—" if value is None or (isinstance(value, float) and value != value) or value == "" else str(value)
 
 _BUTTON_STYLE = {"substitute": "warning", "delete": "danger", "insert": "info", "equal": ""}
 _MARGIN_S = 0.15
@@ -84,11 +90,13 @@ class AlignmentPanel(Panel):
                                              layout=widgets.Layout(width="640px"))
         self.reset_zoom = widgets.Button(description="whole utterance", icon="expand",
                                          layout=widgets.Layout(width="auto"))
-        self.figure = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+        self.figure = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.words_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.audio = widgets.Audio(value=b"", format="wav", autoplay=False, loop=False)
         self.info = widgets.HTML()
         self.error_table = widgets.HTML()
+        self.downloads = widgets.HTML()
+        self.model_note = widgets.HTML(model_badges(self.registry, [self.model]) if self.model else "")
 
         self.utterance.observe(lambda ch: self.guarded(self.show, ch["new"]) if ch["new"] else None, "value")
         self.mode.observe(lambda _: self.guarded(self._realign), "value")
@@ -103,6 +111,7 @@ class AlignmentPanel(Panel):
 
         self.layout = widgets.VBox([
             widgets.HTML(f"<h3>{self.title}</h3>"),
+            self.model_note,
             widgets.HBox([self.utterance, self.mode, self.view]),
             widgets.HBox([self.zoom, self.reset_zoom]),
             self.status,
@@ -111,7 +120,9 @@ class AlignmentPanel(Panel):
             self.audio,
             self.info,
             self.error_table,
+            self.downloads,
         ])
+        tidy(self.layout)
         first = (session.selected_utterance if session is not None and session.selected_utterance in ids
                  else (ids[0] if ids else None))
         if first is not None:
@@ -239,8 +250,8 @@ class AlignmentPanel(Panel):
             errs = self.errors[self.errors["op"] != "equal"]
             if len(errs):
                 rows = "".join(
-                    f"<tr><td>{html.escape(str(e['op']))}</td><td>{html.escape(str(e['ref'] or ''))}</td>"
-                    f"<td>{html.escape(str(e['hyp'] or ''))}</td><td>{e['start']:.2f}-{e['end']:.2f}</td>"
+                    f"<tr><td>{html.escape(str(e['op']))}</td><td>{html.escape(_txt(e['ref']))}</td>"
+                    f"<td>{html.escape(_txt(e['hyp']))}</td><td>{e['start']:.2f}-{e['end']:.2f}</td>"
                     f"<td>{e['blank_prob']:.2f}</td><td>{html.escape(str(e['heard']))}</td></tr>"
                     for _, e in errs.iterrows())
                 self.error_table.value = (
@@ -250,6 +261,23 @@ class AlignmentPanel(Panel):
                 self.error_table.value = "<i>no WER errors</i>"
         else:
             self.error_table.value = ""
+        self.downloads.value = self._downloads()
+
+    def _downloads(self) -> str:
+        """TextGrid, CTM and JSON of the shown alignment as download links (written to a temporary folder)."""
+        import tempfile
+        from pathlib import Path
+
+        links = []
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(self.analysis.id)) or "alignment"
+        with tempfile.TemporaryDirectory() as tmp:
+            for suffix, mime in ((".TextGrid", "text/plain"), (".ctm", "text/plain"), (".json", "application/json")):
+                try:
+                    path = self.result.save(Path(tmp) / f"{stem}{suffix}")
+                except WorkbenchError:
+                    continue
+                links.append(download_link(Path(path).read_bytes(), Path(path).name, mime=mime))
+        return "<div style='font-size:90%'>download this alignment: " + "".join(links) + "</div>" if links else ""
 
     def _redraw(self) -> None:
         if self._busy or self._defer or self.result is None:
@@ -261,6 +289,11 @@ class AlignmentPanel(Panel):
         fig = plot_alignment_overview(self.result, audio=self._audio, time_range=None if full else (lo, hi),
                                       errors=self.errors if self.result.mode == "forced" else None,
                                       level=self.view.value)
+        if self._audio is not None and len(self._audio):  # one amplitude scale: silence must look silent
+            peak = float(np.max(np.abs(self._audio))) * 1.05 or 1.0
+            for ax in fig.axes:
+                if ax.get_ylabel() == "amplitude":
+                    ax.set_ylim(-peak, peak)
         set_figure(self.figure, fig)
 
     def set_zoom(self, start: float, end: float) -> None:

@@ -16,6 +16,12 @@ The panels link only through the session; the app adds what no single panel can 
 
 ``Workbench.save_session(path)`` / ``Workbench.from_session(path)`` write and reopen the view
 (corpus, models, selection, open tab) as JSON.
+
+Served (``workbench app``, ``background=True``) the app shows its shell (header, tabs, corpus
+line) at once and runs every long action in a background thread: its button disabled, a
+progress bar with counts and Cancel in the panel.  ``root`` is the working folder: the
+page saves and loads sessions and corpora only inside it.  A microphone button (anywidget)
+records your voice into the corpus and transcribes it.
 """
 from __future__ import annotations
 
@@ -31,7 +37,10 @@ import ipywidgets as widgets
 from ..data.corpus import Corpus
 from ..errors import CorpusError, WorkbenchError
 from ..models.registry import ModelRegistry, resolve
+from .base import tidy
 from .session import Change, Session
+from .transcribe import inside
+from .trust import model_badges
 
 PANELS = ("transcribe", "alignment", "codebook", "embedding", "synthesis")
 TITLES = {"transcribe": "Transcribe", "alignment": "Alignment", "codebook": "Codebook", "embedding": "Embeddings",
@@ -99,12 +108,15 @@ class Workbench:
     transcribe table at start and the codebook/embedding analyses when their tab first opens;
     ``follow`` switches to the alignment tab when a word or span is picked in another panel;
     ``panel_options`` passes extra keyword arguments to a panel's constructor
-    (e.g. ``{"embedding": {"method": "pca"}}``).
+    (e.g. ``{"embedding": {"method": "pca"}}``).  ``background`` runs long actions in threads
+    (the served app); ``root`` confines the page's session and corpus paths to one folder;
+    ``microphone`` adds the Record button (needs ``anywidget``).
     """
 
     def __init__(self, corpus=None, models=None, *, registry: ModelRegistry | None = None,
                  session: Session | None = None, lazy: bool = True, autorun: bool = True, follow: bool = True,
-                 tab: str | None = None, panel_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 tab: str | None = None, panel_options: Mapping[str, Mapping[str, Any]] | None = None,
+                 background: bool = False, root: str | os.PathLike | None = None, microphone: bool = True) -> None:
         self.registry = resolve(registry if registry is not None else getattr(session, "registry", None))
         if session is None:
             session = Session(registry=self.registry)
@@ -112,6 +124,8 @@ class Workbench:
         self.session = session
         self.autorun = autorun
         self.follow = follow
+        self.background = background
+        self.root = Path(root).resolve() if root is not None else None
         self.panel_options = {k: dict(v) for k, v in (panel_options or {}).items()}
         unknown = set(self.panel_options) - set(PANELS)
         if unknown:
@@ -145,10 +159,13 @@ class Workbench:
         # --- widgets
         self.status = widgets.HTML(layout=widgets.Layout(min_height="1.2em"))
         self.context = widgets.HTML()
-        self.session_path = widgets.Text(value="workbench-session.json", description="session",
-                                         layout=widgets.Layout(width="360px"))
+        self.model_note = widgets.HTML()
+        folder = self.root if self.root is not None else Path.cwd().resolve()
+        self.session_path = widgets.Text(value=str(folder / "workbench-session.json"), description="session",
+                                         tooltip=f"saved inside {folder}", layout=widgets.Layout(width="420px"))
         self.save_button = widgets.Button(description="Save session", icon="save", layout=widgets.Layout(width="auto"))
         self.save_button.on_click(lambda _: self._guard(self.save_session, self.session_path.value))
+        self.microphone = self._microphone() if microphone else None
         self._boxes = {name: widgets.VBox([widgets.HTML(f"<i>opening {TITLES[name]} ...</i>")]) for name in PANELS}
         self.tabs = widgets.Tab(children=[self._boxes[n] for n in PANELS])
         self.tabs.titles = tuple(TITLES[n] for n in PANELS)
@@ -156,8 +173,11 @@ class Workbench:
             widgets.HTML("<h2 style='margin:0.2em 0'>workbench</h2>"),
             widgets.HBox([self.context, widgets.HBox([self.session_path, self.save_button])],
                          layout=widgets.Layout(justify_content="space-between", flex_flow="row wrap")),
+            self.model_note,
+            *([self.microphone_box] if self.microphone is not None else []),
             self.status, self.tabs,
         ])
+        self.layout.add_class("wb-app")
 
         # --- links (order -1: before the panels see the change; 1: after they acted on it)
         session.observe(self._sync_corpus, ("corpus", "selected_utterance"), order=-1)
@@ -219,6 +239,7 @@ class Workbench:
         if name == "transcribe":
             from .transcribe import TranscribePanel
 
+            opts = {"root": self.root, **opts}
             return lambda: TranscribePanel(s.corpus, models=tuple(self.asr_models), registry=reg, session=s, **opts)
         if name == "alignment":
             from .alignment import AlignmentPanel
@@ -261,6 +282,8 @@ class Workbench:
         self._build(name)
 
     def _adapt(self, name: str, panel) -> None:
+        panel.background = self.background
+        tidy(panel.layout)  # no broken-image icons or 0:00 players before there is data
         if name == "alignment":
             panel.audio.autoplay = True  # a picked word plays as soon as it is placed
 
@@ -270,8 +293,14 @@ class Workbench:
         if name == "transcribe":
             panel.table.index = None  # no first-row selection while the table fills
             panel.selected = self.session.selected_utterance
-        panel.guarded(panel.run)
-        if name == "transcribe" and self.session.selected_utterance in {v for _, v in panel.table.options}:
+            panel.start_task(self._score, panel, buttons=(panel.run_button,), label="transcribing",
+                             total=len(self.session.corpus) * max(len(panel.model_select.value), 1), cancellable=True)
+        else:
+            panel.start_run()
+
+    def _score(self, panel) -> None:
+        panel.run()
+        if self.session.selected_utterance in {v for _, v in panel.table.options}:
             panel.select(self.session.selected_utterance)
 
     def _guard(self, fn, *args, **kwargs):
@@ -303,7 +332,7 @@ class Workbench:
         grown = not replaced and ids[: len(self._known_ids)] == self._known_ids
         self._known_ids = ids
         t = self.panels.get("transcribe")
-        if t is not None and t.result is not None:
+        if t is not None and (t.result is not None or t.busy):
             if grown:
                 t.corpus = corpus  # before the panel's own observer: the rerun scores the grown corpus
                 self._autorun("transcribe", t)
@@ -323,9 +352,15 @@ class Workbench:
         a = self.panels.get("alignment")
         own = a is not None and word is a.selected_word
         if not own:
+            fresh = "alignment" not in self.panels
+            if fresh:  # building the tab and aligning the word takes a moment: say so at once
+                self.status.value = (f"<span style='color:#555'>opening the Alignment tab at "
+                                     f"<i>{html.escape(str(word.get('word')))}</i> ...</span>")
             a = self._guard(self.panel, "alignment")
             if a is not None and self.follow:
                 self.open("alignment")
+            if fresh and a is not None:
+                self.status.value = ""
         span = None
         if word.get("start") is not None and word.get("end") is not None:
             span = (float(word["start"]), float(word["end"]))
@@ -350,6 +385,7 @@ class Workbench:
         parts = [f"<b>corpus</b> {html.escape(c.name)} ({len(c)} utterances)" if c is not None else "<i>no corpus</i>",
                  f"<b>ASR</b> {html.escape(', '.join(self.asr_models))}",
                  f"<b>pretraining</b> {html.escape(str(s.pretraining_model))}"]
+        self.model_note.value = model_badges(self.registry, [*self.asr_models, str(s.pretraining_model)])
         if s.selected_utterance:
             sel = f"<b>selected</b> {html.escape(s.selected_utterance)}"
             if s.selected_span:
@@ -361,9 +397,64 @@ class Workbench:
             parts.append(sel)
         self.context.value = " &nbsp;·&nbsp; ".join(parts)
 
+    # ------------------------------------------------------------------ microphone
+    def _microphone(self):
+        """The Record button and the line that shows what was heard (None without anywidget)."""
+        self.heard = widgets.HTML()
+        try:
+            from .microphone import Microphone
+        except ImportError:
+            return None
+        mic = Microphone(on_audio=self.add_recording)
+        self.microphone_box = widgets.HBox([widgets.HTML("<b>your voice</b>&nbsp;"), mic, self.heard],
+                                           layout=widgets.Layout(align_items="center"))
+        self._recordings = 0
+        return mic
+
+    def add_recording(self, audio, sample_rate: int) -> str:
+        """A recording (from the microphone) joins the corpus, is transcribed and selected."""
+        import numpy as np
+
+        t = self.panel("transcribe")
+        self._recordings = getattr(self, "_recordings", 0) + 1
+        if self.microphone is not None:
+            self.microphone.busy = True
+            self.microphone.message = f"transcribing {len(audio) / sample_rate:.1f} s of your voice ..."
+        uid = t.add_audio(f"recording-{self._recordings}", np.asarray(audio, dtype=np.float32), sample_rate)
+        if self.background:  # the grown corpus is being rescored in the background: report when it ends
+            import threading
+
+            threading.Thread(target=self._heard, args=(t, uid), name="workbench-recording", daemon=True).start()
+        else:
+            self._heard(t, uid)
+        return uid
+
+    def _heard(self, t, uid: str) -> None:
+        try:
+            t.wait()
+            if t.result is None or uid not in set(t.result.score.per_utterance["id"]):
+                t.start_task(t.run, buttons=(t.run_button,), label="transcribing")
+                t.wait()
+            row = t.result.score.row(uid) if t.result is not None else {}
+            text = row.get("hypothesis")
+            self.heard.value = (f"<span class='wb-heard'><b>{html.escape(uid)}</b>: heard "
+                                f"“{html.escape(str(text or ''))}”</span>" if text is not None else
+                                f"<span style='color:#b00020'>{html.escape(uid)}: no transcript "
+                                f"({html.escape(str(row.get('error') or 'see the Transcribe tab'))})</span>")
+            t.select(uid)
+        finally:
+            if self.microphone is not None:
+                self.microphone.busy = False
+                self.microphone.message = ""
+
     # ------------------------------------------------------------------ persistence
     def save_session(self, path: str | os.PathLike) -> Path:
-        """Write the session (corpus, models, selection, open tab) as JSON."""
+        """Write the session (corpus, models, selection, open tab) as JSON (inside ``root`` when set)."""
+        if not str(path).strip():
+            raise WorkbenchError("give a file name for the session (e.g. workbench-session.json)")
+        path = inside(self.root, path, what="session file") if self.root is not None else Path(path)
+        if path.suffix.lower() != ".json":
+            raise WorkbenchError(f"{path}: a session is saved as .json; end the file name with .json")
         self.session.view["tab"] = self.current
         self.session.view["asr_models"] = list(self.asr_models)
         out = self.session.save(path)
@@ -389,7 +480,7 @@ class Workbench:
 
 # ---------------------------------------------------------------------- `workbench app`
 ENV_SESSION, ENV_CORPUS, ENV_MODELS = "WORKBENCH_APP_SESSION", "WORKBENCH_APP_CORPUS", "WORKBENCH_APP_MODELS"
-ENV_AUTORUN = "WORKBENCH_APP_AUTORUN"
+ENV_AUTORUN, ENV_WORKDIR = "WORKBENCH_APP_AUTORUN", "WORKBENCH_APP_WORKDIR"
 
 
 def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Workbench:
@@ -400,6 +491,9 @@ def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Work
     import json
 
     reg = resolve(registry)
+    kwargs.setdefault("background", True)
+    if os.environ.get(ENV_WORKDIR):
+        kwargs.setdefault("root", os.environ[ENV_WORKDIR])
     if os.environ.get(ENV_AUTORUN) == "0":
         kwargs.setdefault("autorun", False)
     if os.environ.get(ENV_SESSION):

@@ -16,7 +16,8 @@ import ipywidgets as widgets
 from ..representations.codebook import CodebookUsage, CodeCharacters, code_characters, code_usage, paired_ctc_name
 from ..errors import CorpusError, WorkbenchError
 from ..representations.framelabels import labels_by_id
-from .base import Panel, set_figure
+from .base import Panel, empty_state, set_figure, tidy
+from .trust import model_badges
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "datasets" / "kokoro-eval" / "manifest.jsonl"
 
@@ -81,7 +82,7 @@ class CodebookPanel(Panel):
         self.sequence = _image()
         self.sequence_label = widgets.HTML()
 
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(lambda _: self.start_run())
         self.group.observe(lambda _: self.guarded(self.draw_group), names="value")
         self.order.observe(lambda _: self.guarded(self._draw_histogram), names="value")
         self.compare.observe(lambda _: self.guarded(self.recount), names="value")
@@ -96,11 +97,21 @@ class CodebookPanel(Panel):
         for i, t in enumerate(["usage", "perplexity", "codes vs chars", "utterance"]):
             tabs.set_title(i, t)
         self.tabs = tabs
+        self.empty = empty_state("Press Analyse to run the pretraining model over the corpus: code usage, "
+                                 "perplexity, codes versus characters and the selected utterance's code "
+                                 "sequence appear here.")
+        self.model_note = widgets.HTML(model_badges(self.registry, [self.model.value]))
+        self.model.observe(lambda ch: setattr(self.model_note, "value", model_badges(self.registry, [ch["new"]])),
+                           "value")
         self.layout = widgets.VBox([
             widgets.HTML(f"<h3>Codebook</h3>"),
+            self.model_note,
             widgets.HBox([self.model, self.compare, self.run_button]),
+            self.progress_row.box,
+            self.empty,
             self.group, self.status, self.summary, tabs,
         ])
+        tidy(self.layout)
         if session is not None:
             session.observe(self._on_selected, "selected_utterance")
             session.observe(self._on_model, "pretraining_model")
@@ -108,13 +119,12 @@ class CodebookPanel(Panel):
     # ------------------------------------------------------------------ actions
     def run(self) -> CodebookUsage:
         """Analyse the corpus with the chosen model (cached engine) and draw everything."""
-        from ..asr.engine import analyze
 
         self.corpus = resolve_corpus(self._corpus_arg, self.session)
         model = self.model.value
         self.set_status(f"analysing with {model} ...")
         corpora = self.corpus if isinstance(self.corpus, Mapping) else {None: self.corpus}
-        results = {name: analyze(c, model, registry=self.registry, codes=True) for name, c in corpora.items()}
+        results = {name: self.analyze_steps(c, model, codes=True) for name, c in corpora.items()}
         self.analyses = results if isinstance(self.corpus, Mapping) else results[None]
         self.code_chars, self.ctc_analyses = None, None
         note = ""
@@ -122,7 +132,7 @@ class CodebookPanel(Panel):
             ctc_name = paired_ctc_name(model, self.registry)
             if not self.registry.available_offline(ctc_name):
                 raise WorkbenchError(f"the paired CTC model {ctc_name} is not available offline")
-            ctc = {name: analyze(c, ctc_name, registry=self.registry) for name, c in corpora.items()}
+            ctc = {name: self.analyze_steps(c, ctc_name) for name, c in corpora.items()}
             self.ctc_analyses = ctc if isinstance(self.corpus, Mapping) else ctc[None]
             labels = {}
             for result in ctc.values():
@@ -138,6 +148,7 @@ class CodebookPanel(Panel):
             self.group.options = options
         self.recount(draw=False)
         self.redraw()
+        self.empty.layout.display = "none"
         self.set_status(f"{self.usage.total.utterances} utterances, {self.usage.total.frames} frames.{note}",
                         kind="ok" if not note else "info")
         if self.selected_utterance:

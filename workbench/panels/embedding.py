@@ -26,7 +26,8 @@ from ..representations.embeddings import (
     resolve_labels,
 )
 from ..errors import WorkbenchError
-from .base import Panel, set_figure
+from .base import Panel, empty_state, set_figure, tidy
+from .trust import model_badges
 from .codebook import _image, resolve_corpus
 
 
@@ -80,7 +81,7 @@ class EmbeddingPanel(Panel):
         self.cka_image = _image()
         self.probe_table = widgets.HTML()
 
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(lambda _: self.start_run())
         self.layer.observe(lambda _: self.guarded(self.show), names="value")
         self.method.observe(lambda _: self.guarded(self.show), names="value")
         self.color_by.observe(lambda _: self.guarded(self._on_color), names="value")
@@ -98,12 +99,22 @@ class EmbeddingPanel(Panel):
         ])
         self.tabs.set_title(0, "map")
         self.tabs.set_title(1, "probe")
+        self.empty = empty_state("Press Analyse to run the model over the corpus (every layer): a 2-D map of "
+                                 "its frames, coloured by character, appears here; pick a region to open its "
+                                 "frames in the Alignment tab.")
+        self.model_note = widgets.HTML(model_badges(self.registry, [self.model.value]))
+        self.model.observe(lambda ch: setattr(self.model_note, "value", model_badges(self.registry, [ch["new"]])),
+                           "value")
         self.layout = widgets.VBox([
             widgets.HTML("<h3>Embeddings</h3>"),
+            self.model_note,
             widgets.HBox([self.model, self.run_button]),
+            self.progress_row.box,
+            self.empty,
             widgets.HBox([self.layer, self.method, self.color_by]),
             self.status, self.tabs,
         ])
+        tidy(self.layout)
         if session is not None:
             session.observe(self._on_selected, "selected_utterance")
             session.observe(self._on_highlight, "highlight_frames")
@@ -112,7 +123,6 @@ class EmbeddingPanel(Panel):
     def run(self) -> Embedding:
         """One engine call with every layer (cached), labels from the CTC alignment, then draw."""
         from ..representations.codebook import paired_ctc_name
-        from ..asr.engine import analyze
 
         corpus = resolve_corpus(self._corpus_arg, self.session)
         if isinstance(corpus, dict):
@@ -122,7 +132,7 @@ class EmbeddingPanel(Panel):
         self.corpus = corpus
         model = self.model.value
         self.set_status(f"analysing with {model} (all layers) ...")
-        self.analyses = analyze(corpus, model, registry=self.registry, layers="all")
+        self.analyses = self.analyze_steps(corpus, model, layers="all")
         self.tables.clear()
         self.embeddings.clear()
         note = ""
@@ -131,7 +141,7 @@ class EmbeddingPanel(Panel):
         if spec.kind != "ctc":
             try:
                 ctc_name = paired_ctc_name(model, self.registry)
-                self.label_analyses = analyze(corpus, ctc_name, registry=self.registry)
+                self.label_analyses = self.analyze_steps(corpus, ctc_name)
             except WorkbenchError as exc:
                 self.label_analyses = None
                 note = f" No character labels: {exc}"
@@ -146,6 +156,7 @@ class EmbeddingPanel(Panel):
             self.layer.value = layers[-1]  # triggers show()
         else:
             self.show()
+        self.empty.layout.display = "none"
         self.set_status(f"{len(self.analyses.ok)} utterances, layers {layers[0]}..{layers[-1]}.{note}",
                         kind="ok" if not note else "info")
         return self.embedding
@@ -162,6 +173,7 @@ class EmbeddingPanel(Panel):
             return None
         key = (self.layer.value, self.method.value)
         if key not in self.embeddings:
+            self.set_status(f"projecting layer {key[0]} with {key[1]} (UMAP takes a while the first time) ...")
             self.embeddings[key] = project(self.table(self.layer.value), method=self.method.value,
                                            subsample=self.subsample, seed=self.seed)
         self.embedding = self.embeddings[key]

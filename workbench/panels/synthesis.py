@@ -18,7 +18,12 @@ import ipywidgets as widgets
 
 from ..data.corpus import Utterance
 from ..errors import TextError
-from .base import Panel, set_figure, wav_bytes
+from .base import Panel, download_link, empty_state, set_figure, tidy, wav_bytes
+from .trust import model_badges
+
+#: figure sizes (inches) for the page: drawn at base.PAGE_DPI, shown at natural size (not stretched)
+TIMING_SIZE = (11.0, 5.0)
+MAP_SIZE = (7.5, 5.0)
 
 DEFAULT_TEXT = "Kokoro reads this sentence aloud, and the workbench shows when every word was spoken."
 NO_VOICE = "(none)"
@@ -75,8 +80,15 @@ class SynthesisPanel(Panel):
 
         self.voice2.observe(lambda ch: setattr(self.blend, "disabled", ch["new"] == NO_VOICE), "value")
         self.voice.observe(self._on_voice, "value")
-        self.synth_button.on_click(lambda _: self.guarded(self.synthesize))
-        self.transcribe_button.on_click(lambda _: self.guarded(self.transcribe_back))
+        self.synth_button.on_click(lambda _: self.start_task(self.synthesize, buttons=(self.synth_button,),
+                                                             label="synthesizing"))
+        self.transcribe_button.on_click(lambda _: self.start_task(self.transcribe_back,
+                                                                  buttons=(self.transcribe_button,),
+                                                                  label="transcribing it back"))
+        self.empty = empty_state("Type a sentence and press Synthesize: you will hear it, see when each word and "
+                                 "phoneme was spoken, and can transcribe it back with the ASR model.")
+        self.downloads = widgets.HTML()
+        self.map_caption = widgets.HTML()
         self.send_button.on_click(lambda _: self.guarded(self.send_to_session))
         if session is not None:
             session.observe(self._on_session_voice, "tts_voice")
@@ -87,15 +99,19 @@ class SynthesisPanel(Panel):
             widgets.HBox([self.voice, self.voice2, self.blend]),
             widgets.HBox([self.speed, self.language]),
             widgets.HBox([self.synth_button, self.asr_model, self.transcribe_button, self.send_button]),
+            self.progress_row.box,
             self.status,
+            self.empty,
             self.summary,
             self.audio,
+            self.downloads,
             self.timing,
-            widgets.HBox([widgets.VBox([self.tokens], layout=widgets.Layout(width="55%", max_height="420px",
+            widgets.HBox([widgets.VBox([self.tokens], layout=widgets.Layout(width="45%", max_height="420px",
                                                                              overflow="auto")),
-                          self.voice_map]),
+                          widgets.VBox([self.voice_map, self.map_caption])]),
             self.diff,
         ])
+        tidy(self.layout)
 
     # ------------------------------------------------------------------ state
     def voice_spec(self) -> str:
@@ -136,7 +152,14 @@ class SynthesisPanel(Panel):
                               f"{result.duration:.2f} s · {len(result.chunks)} chunk(s) · "
                               f"{len(result.flagged)} flagged token(s)" + (f"<ul>{notes}</ul>" if notes else ""))
         self.tokens.value = token_html(result.tokens)
-        set_figure(self.timing, plot_timings(result, kind="both"))
+        self.empty.layout.display = "none"
+        self.downloads.value = ("<div style='font-size:90%'>"
+                                + download_link(wav_bytes(result.audio, result.sample_rate), "synthesized.wav",
+                                                mime="audio/wav") + "</div>")
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=TIMING_SIZE)
+        set_figure(self.timing, plot_timings(result, kind="both", ax=fig.subplots(2, 1, sharex=True)))
         self._draw_map(result)
         self.transcribe_button.disabled = False
         self.send_button.disabled = self.session is None
@@ -151,7 +174,14 @@ class SynthesisPanel(Panel):
         blends = [spec] if ("," in spec or ":" in spec) else None
         vmap = voice_map(row=self.map_row, blends=blends, registry=self.registry)
         highlight = vmap.coords.name.iloc[-1] if blends else spec
-        set_figure(self.voice_map, plot_voice_map(vmap, highlight=highlight))
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=MAP_SIZE)
+        set_figure(self.voice_map, plot_voice_map(vmap, highlight=highlight, ax=ax))
+        self.map_caption.value = (f"<div style='color:#555;font-size:90%;max-width:36em'>Voice map: every voice's "
+                                  f"style vector (the one Kokoro uses for a {self.map_row + 1}-phoneme input, row "
+                                  f"{self.map_row} of its voice pack) projected to 2-D; near points sound alike. "
+                                  f"The ringed point is the voice you chose.</div>")
 
     def transcribe_back(self):
         """Run the chosen CTC model on the synthesized audio; shows WER and the word diff."""
@@ -172,7 +202,8 @@ class SynthesisPanel(Panel):
         if pv is not None and pv.timed_words:
             timing = (f"<br>Kokoro vs CTC word starts: mean |Δ| {pv.start_mae * 1000:.0f} ms over "
                       f"{int(pv.timed_words)} words")
-        self.diff.value = (f"<b>{html.escape(rt.model)}</b> heard: <code>{html.escape(str(row.hypothesis))}</code>"
+        self.diff.value = (model_badges(self.registry, [rt.model])
+                           + f"<b>{html.escape(rt.model)}</b> heard: <code>{html.escape(str(row.hypothesis))}</code>"
                            f"<br>WER {row.wer:.1%} · CER {row.cer:.1%}{flagged}{timing}"
                            + rt.diff("synthesized", html=True))
         self.set_status(f"transcribed back: WER {row.wer:.1%}", kind="ok")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from .figure import axes
+from .labels import TEACHING_FONTSIZE, axes_size_points
 
 OP_COLOURS = {"substitute": "#ef6c00", "delete": "#c62828", "insert": "#6a1b9a", "equal": "#2e7d32"}
 WORD_COLOUR = "#1565c0"
@@ -30,32 +32,64 @@ def _zoom(ax, time_range, duration: float | None = None) -> None:
         ax.set_xlim(0.0, duration)
 
 
-def _mark_words(ax, alignment, *, ymax: float = 1.0, label: bool = True, errors=None, fontsize: float = 8,
-                time_range=None) -> None:
-    """Shade word spans (coloured by WER error op when ``errors`` is given) and label them."""
+def _word_labels(ax, items, *, colours, fontsize: float, top: bool = True, rows: int = 3,
+                 text_colour=None) -> int:
+    """Draw ``items`` = ``[(text, start, end)]`` as non-overlapping labels inside the x-range
+    (rows from the top, or from the bottom with ``top=False``); returns how many did not fit."""
     from matplotlib.transforms import blended_transform_factory
 
+    from .labels import place_labels, row_step
+
     trans = blended_transform_factory(ax.transData, ax.transAxes)
+    lo, hi = sorted(ax.get_xlim())
+    step = row_step(ax, fontsize)
+    spots = place_labels(items, lo=lo, hi=hi, ax=ax, fontsize=fontsize, rows=rows)
+    missed = 0
+    for (text, start, end), colour, spot in zip(items, colours, spots):
+        if spot is None:
+            missed += int(end > lo and start < hi)
+            continue
+        x, row = spot
+        y = 0.98 - row * step if top else 0.02 + row * step
+        bbox = {"boxstyle": "square,pad=0.1", "fc": "black" if text_colour == "white" else "white", "ec": "none",
+                "alpha": 0.55 if text_colour == "white" else 0.75}
+        ax.text(x, y, text, transform=trans, ha="center", va="top" if top else "bottom", fontsize=fontsize,
+                color=text_colour or colour, clip_on=True, bbox=bbox, zorder=5)
+    return missed
+
+
+def _mark_words(ax, alignment, *, ymax: float = 1.0, label: bool = True, errors=None,
+                fontsize: float = TEACHING_FONTSIZE, shade: bool = True, text_colour=None) -> None:
+    """Shade word spans (coloured by WER error op when ``errors`` is given) and label them inside the
+    current x-range (call after zooming).  Insertions are drawn as ``+word`` along the bottom."""
     ops = {}
     if errors is not None and len(errors):
         for _, row in errors.iterrows():
-            if row.get("ref_index") is not None and not _isnan(row.get("ref_index")):
+            if not _isnan(row.get("ref_index")):
                 ops[int(row["ref_index"])] = row["op"]
-    lo, hi = (time_range if time_range is not None else (-np.inf, np.inf))
+    items, colours = [], []
     for i, w in enumerate(alignment.words):
         colour = OP_COLOURS.get(ops.get(w.index, ""), LOW_COLOUR if w.low_confidence else WORD_COLOUR)
-        ax.axvspan(w.start, w.end, ymin=0, ymax=ymax, color=colour, alpha=0.12 if i % 2 else 0.2, lw=0)
-        if label and w.end > lo and w.start < hi:
-            ax.text((w.start + w.end) / 2, 0.98, w.word, transform=trans, ha="center", va="top",
-                    fontsize=fontsize, color=colour, clip_on=True)
+        if shade:
+            ax.axvspan(w.start, w.end, ymin=0, ymax=ymax, color=colour, alpha=0.12 if i % 2 else 0.2, lw=0)
+        items.append((w.word, w.start, w.end))
+        colours.append(colour)
+    if label:
+        _word_labels(ax, items, colours=colours, fontsize=fontsize, text_colour=text_colour)
     for s in alignment.stars:
         ax.axvspan(s.start, s.end, color="#757575", alpha=0.25, lw=0, hatch="//")
     if errors is not None and len(errors):
+        inserts = []
         for _, row in errors[errors["op"] == "insert"].iterrows():
-            if not _isnan(row.get("start")):
+            if _isnan(row.get("start")) or _isnan(row.get("end")):
+                continue
+            if shade:
                 ax.axvspan(row["start"], row["end"], color=OP_COLOURS["insert"], alpha=0.25, lw=0)
-                ax.text((row["start"] + row["end"]) / 2, 0.02, f"+{row['hyp']}", transform=trans, ha="center",
-                        va="bottom", fontsize=fontsize, color=OP_COLOURS["insert"], clip_on=True)
+            if not _isnan(row.get("hyp")):  # an insertion has a hypothesis word and no reference word
+                inserts.append((f"+{row['hyp']}", float(row["start"]), float(row["end"])))
+        if label and inserts:
+            _word_labels(ax, inserts, colours=[OP_COLOURS["insert"]] * len(inserts), fontsize=fontsize, top=False,
+                         rows=2, text_colour=text_colour)
 
 
 def _isnan(v) -> bool:
@@ -92,7 +126,8 @@ def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = T
     im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
                    extent=(0, T * fs, -0.5, len(rows) - 0.5), vmin=0 if probabilities else None,
                    vmax=1 if probabilities else None)
-    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    _, height_pt = axes_size_points(ax)  # letters as large as their rows allow (9 pt on the default figure)
+    ax.set_yticks(range(len(rows)), names, fontsize=float(np.clip(0.9 * height_pt / len(rows), 6.0, 10.0)))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("token")
     fig.colorbar(im, ax=ax, label="posterior" if probabilities else "log-prob", pad=0.01)
@@ -106,36 +141,53 @@ def plot_emissions(analysis, *, alignment=None, ax=None, probabilities: bool = T
         star = ids >= lp.shape[1]
         if star.any():
             ax.plot(x[star], np.full(star.sum(), len(rows) - 0.5), "s", color="#bdbdbd", ms=3, label="star")
-        ax.legend(loc="upper right", fontsize=7, frameon=True)
+        ax.legend(loc="upper right", fontsize=8, frameon=True)
     ax.set_title(f"{analysis.id}: emissions ({analysis.model})", fontsize=10)
     _zoom(ax, time_range, T * fs)
     return fig
 
 
-def plot_trellis(alignment, *, ax=None, time_range=None, cmap: str = "viridis", max_labels: int = 400):
+def plot_trellis(alignment, *, ax=None, time_range=None, words: tuple[int, int] | None = None,
+                 cmap: str = "viridis", fontsize: float = TEACHING_FONTSIZE + 1):
     """Log-prob of every label of the aligned text (rows, in order) x frames, with the path.
 
     The path sits on label ``j`` on the frames it emits it and between labels (``j - 0.5``) on
-    blank frames: the staircase of a CTC alignment.
+    blank frames: the staircase of a CTC alignment.  ``words=(i, j)`` keeps only the labels of
+    words ``i..j-1`` and their frames (a trellis small enough to read letter by letter).  Each
+    letter is written on the y axis at ``fontsize`` when the rows are tall enough for it;
+    otherwise each word is written once beside its rows, with a line between words.
     """
     analysis = alignment.analysis
     if analysis is None:
         raise ValueError("the alignment has no analysis attached; the trellis needs its emissions")
     lp = np.asarray(analysis.log_probs)
-    labels = [t for t in alignment.tokens]
-    ids = np.array([t.token_id for t in labels], dtype=int)
+    labels = list(alignment.tokens)
     T = lp.shape[0]
     fs = alignment.frame_seconds
+    if words is not None:
+        i, j = int(words[0]), int(words[1])
+        chosen = [w for w in alignment.words if i <= w.index < j]
+        if not chosen:
+            raise ValueError(f"words={words!r} selects none of the {len(alignment.words)} aligned words; "
+                             f"use a range within 0..{len(alignment.words)}")
+        keep = {w.index for w in chosen}
+        first = min(k for k, t in enumerate(labels) if t.word_index in keep)
+        last = max(k for k, t in enumerate(labels) if t.word_index in keep)
+        labels = labels[first:last + 1]
+        if time_range is None:
+            time_range = (max(0.0, chosen[0].start - 4 * fs), min(T * fs, chosen[-1].end + 4 * fs))
+    ids = np.array([t.token_id for t in labels], dtype=int)
     if ids.size == 0:
         fig, ax = axes(ax)
         ax.text(0.5, 0.5, "empty transcript", ha="center", va="center", transform=ax.transAxes)
         return fig
+    n = len(labels)
     cols = np.where(ids < lp.shape[1], ids, 0)
     mat = lp[:, cols].T
     mat = np.where((ids >= lp.shape[1])[:, None], np.nan, mat)
-    fig, ax = axes(ax, (10.0, max(3.0, min(8.0, 0.12 * len(labels)))))
+    fig, ax = axes(ax, (10.0, float(np.clip(0.2 * n + 1.2, 3.0, 9.0))))
     im = ax.imshow(mat, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap,
-                   extent=(0, T * fs, -0.5, len(labels) - 0.5), vmin=max(float(np.nanmin(mat)), -20.0), vmax=0)
+                   extent=(0, T * fs, -0.5, n - 0.5), vmin=max(float(np.nanmin(mat)), -20.0), vmax=0)
     fig.colorbar(im, ax=ax, label="log-prob", pad=0.01)
     # y of the path: token position on its frames, half-way between on blank frames
     pos = np.full(T, np.nan)
@@ -145,13 +197,32 @@ def plot_trellis(alignment, *, ax=None, time_range=None, cmap: str = "viridis", 
     last = np.maximum.accumulate(np.where(known, np.arange(T), -1))  # last emitting frame so far
     before = np.where(last >= 0, pos[np.maximum(last, 0)], -1.0)
     filled = np.where(known, pos, before + 0.5)
-    ax.step((np.arange(T) + 0.5) * fs, filled, where="mid", color="#ff1744", lw=1.0, label=f"{alignment.mode} path")
-    if len(labels) <= max_labels:
-        ax.set_yticks(range(len(labels)), [t.char for t in labels], fontsize=6 if len(labels) > 60 else 8)
+    if words is not None:  # outside the chosen words the path leaves the plotted rows
+        filled = np.where((filled < -0.5) | (filled > n - 0.5), np.nan, filled)
+    ax.step((np.arange(T) + 0.5) * fs, filled, where="mid", color="#ff1744", lw=1.5, label=f"{alignment.mode} path")
+    _, height_pt = axes_size_points(ax)
+    if 0.8 * height_pt / n >= 1.1 * fontsize:  # one letter per row fits
+        ax.set_yticks(range(n), ["|" if t.char == "|" else t.char for t in labels], fontsize=fontsize)
+        ax.set_ylabel("letter of the aligned text (| = word gap)")
+    else:
+        spans: dict[int, list[int]] = {}
+        for k, t in enumerate(labels):
+            if t.word_index >= 0:
+                spans.setdefault(t.word_index, []).append(k)
+        names = {w.index: w.word for w in alignment.words}
+        ticks, texts, gap = [], [], 1.2 * fontsize * n / (0.8 * height_pt)  # rows one label needs
+        for wi, ks in spans.items():
+            centre = (min(ks) + max(ks)) / 2
+            if not ticks or centre - ticks[-1] >= gap:  # thin the words whose labels would overlap
+                ticks.append(centre)
+                texts.append(names.get(wi, "?"))
+        ax.set_yticks(ticks, texts, fontsize=fontsize)
+        for ks in spans.values():
+            ax.axhline(max(ks) + 0.5, color="white", lw=0.4, alpha=0.5)
+        ax.set_ylabel("word of the aligned text (its letters in order)")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("label of the aligned text")
-    ax.set_title(f"{alignment.utterance}: trellis ({alignment.mode}, log-prob {alignment.score:.1f})", fontsize=10)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title(f"{alignment.utterance}: trellis ({alignment.mode}, log-prob {alignment.score:.1f})", fontsize=11)
+    ax.legend(loc="lower right", fontsize=9)
     _zoom(ax, time_range, T * fs)
     return fig
 
@@ -173,28 +244,33 @@ def plot_waveform(alignment, *, audio=None, ax=None, level: str = "word", time_r
 
     ``errors``: a :func:`workbench.align_errors.localize_errors` table; reference words are
     then coloured by their WER operation and insertions drawn where the model put them.
+    The amplitude axis is the whole utterance's (+-1.5 x its peak) also when zoomed, so a
+    zoom onto silence shows silence, not magnified noise.
     """
     wav = _audio_for(alignment, audio)
     sr = alignment.sample_rate
     fig, ax = axes(ax, (10.0, 2.6))
     duration = wav.size / sr
+    peak = float(np.max(np.abs(wav))) if wav.size else 1.0
     t = np.arange(wav.size) / sr
     if time_range is not None:
         keep = (t >= time_range[0]) & (t <= time_range[1])
         t, wav = t[keep], wav[keep]
     step = max(1, t.size // 20000)
     ax.plot(t[::step], wav[::step], color="#424242", lw=0.5)
+    ax.set_ylim(-1.5 * (peak or 1.0), 1.5 * (peak or 1.0))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("amplitude")
-    _segments(ax, alignment, level=level, errors=errors, time_range=time_range)
-    ax.set_title(f"{alignment.utterance}: {alignment.mode} {level} segments", fontsize=10)
     _zoom(ax, time_range, duration)
+    _segments(ax, alignment, level=level, errors=errors)
+    ax.set_title(f"{alignment.utterance}: {alignment.mode} {level} segments", fontsize=10)
     return fig
 
 
 def plot_spectrogram(alignment, *, audio=None, ax=None, level: str = "word", time_range=None, errors=None,
                      n_fft: int = 512, hop_length: int = 160, n_mels: int = 80):
-    """A log-mel spectrogram (librosa) with word or character boundaries."""
+    """A log-mel spectrogram (librosa) with word or character boundaries (lines, no shading, so the
+    spectrogram keeps its contrast)."""
     import librosa
     import librosa.display
 
@@ -207,37 +283,33 @@ def plot_spectrogram(alignment, *, audio=None, ax=None, level: str = "word", tim
     for seg in (alignment.words if level == "word" else [t for t in alignment.tokens if t.char != "|"]):
         ax.axvline(seg.start, color="white", lw=0.6, alpha=0.8)
         ax.axvline(seg.end, color="white", lw=0.6, alpha=0.4, ls=":")
-    _segments(ax, alignment, level=level, errors=errors, time_range=time_range, shade=False)
-    ax.set_title(f"{alignment.utterance}: log-mel spectrogram, {alignment.mode} {level} boundaries", fontsize=10)
     _zoom(ax, time_range, wav.size / sr)
+    _segments(ax, alignment, level=level, errors=errors, shade=False)
+    ax.set_title(f"{alignment.utterance}: log-mel spectrogram, {alignment.mode} {level} boundaries", fontsize=10)
     return fig
 
 
-def _segments(ax, alignment, *, level: str, errors=None, time_range=None, shade: bool = True) -> None:
-    from matplotlib.transforms import blended_transform_factory
-
+def _segments(ax, alignment, *, level: str, errors=None, shade: bool = True) -> None:
+    """Word or character spans and labels inside the current x-range (call after zooming)."""
+    text_colour = None if shade else "white"
     if level == "word":
-        if shade:
-            _mark_words(ax, alignment, errors=errors, time_range=time_range)
-        else:
-            trans = blended_transform_factory(ax.transData, ax.transAxes)
-            for w in alignment.words:
-                ax.text((w.start + w.end) / 2, 0.98, w.word, transform=trans, ha="center", va="top", fontsize=8,
-                        color="white", clip_on=True)
+        _mark_words(ax, alignment, errors=errors, shade=shade, text_colour=text_colour)
         return
     if level != "char":
         raise ValueError(f"level={level!r}; use 'word' or 'char'")
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    for k, tok in enumerate(t for t in alignment.tokens if t.char != "|"):
-        if shade:
+    tokens = [t for t in alignment.tokens if t.char != "|"]
+    if shade:
+        for k, tok in enumerate(tokens):
             ax.axvspan(tok.start, tok.end, color=WORD_COLOUR if k % 2 else "#00897b", alpha=0.18, lw=0)
-        ax.text((tok.start + tok.end) / 2, 0.98, tok.char, transform=trans, ha="center", va="top", fontsize=7,
-                color="white" if not shade else "black", clip_on=True)
+    _word_labels(ax, [(t.char, t.start, t.end) for t in tokens], colours=["black"] * len(tokens),
+                 fontsize=TEACHING_FONTSIZE, rows=2, text_colour=text_colour)
 
 
 # --------------------------------------------------------------------------- per-frame / per-word
-def plot_blank_probability(obj, *, alignment=None, ax=None, time_range=None):
-    """Per-frame blank posterior (and the best non-blank's), with the word spans shaded."""
+def plot_blank_probability(obj, *, alignment=None, ax=None, time_range=None, labels: bool = True, errors=None):
+    """Per-frame blank posterior (and the best non-blank's), with the word spans shaded (coloured by
+    WER operation when ``errors`` is given, as in :func:`plot_waveform`) and labelled unless
+    ``labels=False``."""
     analysis, own = _analysis_of(obj)
     alignment = alignment if alignment is not None else own
     lp = np.asarray(analysis.log_probs)
@@ -251,12 +323,12 @@ def plot_blank_probability(obj, *, alignment=None, ax=None, time_range=None):
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("posterior")
+    _zoom(ax, time_range, lp.shape[0] * fs)
     if alignment is not None:
-        _mark_words(ax, alignment, ymax=1.0, time_range=time_range)
-    ax.legend(loc="lower right", fontsize=7)
+        _mark_words(ax, alignment, ymax=1.0, label=labels, errors=errors)
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"{analysis.id}: blank probability per frame ({np.mean(blank > 0.5):.0%} of frames blank)",
                  fontsize=10)
-    _zoom(ax, time_range, lp.shape[0] * fs)
     return fig
 
 
@@ -271,9 +343,9 @@ def plot_word_confidence(alignment, *, ax=None, threshold: float | None = None, 
     ax.bar(x, conf, color=colours)
     if show_min and words:
         ax.plot(x, [w.min_confidence for w in words], "_", color="black", ms=10, label="weakest letter")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper right", fontsize=8)
     ax.axhline(threshold, color="#616161", ls="--", lw=1)
-    ax.set_xticks(x, [w.word for w in words], rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(x, [w.word for w in words], rotation=60, ha="right", fontsize=TEACHING_FONTSIZE)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("confidence")
     ax.set_title(f"{alignment.utterance}: word confidence ({alignment.mode}); "
@@ -288,7 +360,7 @@ def plot_reliability(table, *, ax=None):
     ax.plot([0, 1], [0, 1], ls="--", color="#9e9e9e", lw=1, label="perfect calibration")
     ax.plot(t["mean_confidence"], t["accuracy"], "o-", color=WORD_COLOUR, label="words")
     for _, row in t.iterrows():
-        ax.annotate(str(int(row["words"])), (row["mean_confidence"], row["accuracy"]), fontsize=6,
+        ax.annotate(str(int(row["words"])), (row["mean_confidence"], row["accuracy"]), fontsize=8,
                     xytext=(3, -8), textcoords="offset points", color="#616161")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
@@ -296,7 +368,7 @@ def plot_reliability(table, *, ax=None):
     ax.set_ylabel("fraction of words correct")
     ece = table.attrs.get("ece")
     ax.set_title("confidence reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""), fontsize=10)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
@@ -304,11 +376,12 @@ def plot_alignment_overview(alignment, *, audio=None, time_range=None, errors=No
     """Waveform with segments, emissions with the path and the blank probability in one figure."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10.0, 7.5), layout="constrained")
+    fig = Figure(figsize=(10.0, 9.0), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[1.0, 1.8, 0.8])
     plot_waveform(alignment, audio=audio, ax=ax1, level=level, time_range=time_range, errors=errors)
     plot_emissions(alignment.analysis, alignment=alignment, ax=ax2, time_range=time_range)
-    plot_blank_probability(alignment.analysis, alignment=alignment, ax=ax3, time_range=time_range)
+    plot_blank_probability(alignment.analysis, alignment=alignment, ax=ax3, time_range=time_range, labels=False,
+                           errors=errors)
     ax1.set_xlabel("")
     ax2.set_xlabel("")
     return fig
@@ -317,28 +390,38 @@ def plot_alignment_overview(alignment, *, audio=None, time_range=None, errors=No
 def plot_timing_differences(table, *, summary: dict | None = None, ax=None, clip: float = 0.3):
     """Histogram of word start and end differences (CTC minus reference) in seconds.
 
-    Differences beyond +-``clip`` are drawn in the outermost bins, and the title says how many
-    were clipped, so a pile-up at the edges is never mistaken for the distribution's shape.
-    ``summary`` is :func:`workbench.asr.reference_timing.timing_summary` of ``table`` (its median
-    figures go in the title).
+    Differences beyond +-``clip`` are drawn in the outermost bins (hatched), each edge bin says
+    how many of its values lie beyond the clip, and the title gives the total, so a pile-up at
+    the edges is never mistaken for the distribution's shape.  ``summary`` is
+    :func:`workbench.asr.reference_timing.timing_summary` of ``table`` (its medians go in the title).
     """
-    fig, ax = axes(ax, (6.4, 3.4))
+    fig, ax = axes(ax, (7.0, 3.8))
     bins = np.linspace(-clip, clip, 41)
-    clipped = 0
+    below = above = 0
     for col, colour, label in (("start_diff", "#1565c0", "word start"), ("end_diff", "#ef6c00", "word end")):
         values = table[col].to_numpy(float)
         values = values[np.isfinite(values)]
-        clipped += int((np.abs(values) > clip).sum())
+        below += int((values < -clip).sum())
+        above += int((values > clip).sum())
         ax.hist(np.clip(values, -clip, clip), bins=bins, alpha=0.6, color=colour, label=label)
+    width = bins[1] - bins[0]
+    for count, edge, ha in ((below, -clip, "left"), (above, clip - width, "right")):
+        if count:
+            ax.axvspan(edge, edge + width, facecolor="none", edgecolor="#757575", hatch="///", lw=0, zorder=0)
+            ax.annotate(f"{count} beyond {'-' if edge < 0 else '+'}{clip:g} s", (edge + width / 2, 1.0),
+                        xycoords=("data", "axes fraction"), xytext=(0, -4), textcoords="offset points",
+                        ha=ha, va="top", fontsize=TEACHING_FONTSIZE, color="#424242",
+                        bbox={"boxstyle": "square,pad=0.2", "fc": "white", "ec": "none"})
     ax.axvline(0, color="#424242", lw=0.8)
-    ax.set_xlabel(f"CTC forced alignment minus reference (s); |diff| > {clip:g} s drawn in the edge bins")
+    ax.set_xlabel("CTC forced alignment minus reference (s)")
     ax.set_ylabel("words")
     title = f"{len(table)} words"
     if summary:
         title += (f": median |start diff| {1000 * summary['start_median']:.0f} ms, "
                   f"|end diff| {1000 * summary['end_median']:.0f} ms")
-    if clipped:
-        title += f"\n{clipped} start/end differences beyond +-{clip:g} s are counted in the edge bins"
+    if below + above:
+        title += f"\n{below + above} start/end differences beyond +-{clip:g} s are counted in the hatched edge bins"
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, loc="upper center")
+    ax.margins(y=0.15)
     return fig

@@ -7,10 +7,12 @@ twice in notebooks).
 from __future__ import annotations
 
 import numpy as np
+
 from .figure import axes
 
 OTHER = "other"
 MISSING_COLOUR = "#c8c8c8"
+DISTINCT_ORDER = list(range(0, 20, 2)) + list(range(1, 20, 2))  # tab20's ten strong colours before their pale twins
 
 
 # --------------------------------------------------------------------------- codebook
@@ -81,8 +83,12 @@ def plot_code_char_heatmap(cc, *, group: int | str = 0, top: int = 40, normalize
     order = np.lexsort((-values.max(axis=1), values.argmax(axis=1)))
     values = values[order]
     image = ax.imshow(values, aspect="auto", cmap="magma_r", interpolation="nearest")
-    ax.set_xticks(np.arange(table.shape[1]), table.columns, fontsize=8)
-    ax.set_yticks(np.arange(values.shape[0]), [str(c) for c in table.index[order]], fontsize=6)
+    ax.set_xticks(np.arange(table.shape[1]), table.columns, fontsize=9)
+    from .labels import axes_size_points
+
+    _, height_pt = axes_size_points(ax)  # code labels as large as their rows allow
+    ax.set_yticks(np.arange(values.shape[0]), [str(c) for c in table.index[order]],
+                  fontsize=float(np.clip(0.85 * height_pt / max(values.shape[0], 1), 6.0, 10.0)))
     ax.set_xlabel("aligned character (∅ = blank)")
     ax.set_ylabel(f"code ({'pair' if group == 'pair' else f'group {group}'})")
     ax.set_title(f"codes vs characters, NMI {cc.nmi(group):.3f}", fontsize=9)
@@ -102,7 +108,7 @@ def plot_code_sequence(codes: np.ndarray, chars, *, group: int = 0, frame_second
     prev = ""
     for ti, c in zip(t, chars if chars is not None else []):
         if c and c != prev:
-            ax.text(ti, top * 1.05 + 5, c, fontsize=7, ha="left", va="bottom")
+            ax.text(ti, top * 1.05 + 5, c, fontsize=9, ha="left", va="bottom")
         prev = c
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"code (group {group})")
@@ -151,7 +157,7 @@ def plot_embedding(emb, *, color_by: str = "char", highlight=None, keep=None, ma
             if u in fixed:
                 colours[u] = fixed[u]
             else:
-                colours[u] = cmap(i % 20)
+                colours[u] = cmap(DISTINCT_ORDER[i % 20])
                 i += 1
         plot_values = np.array([v if v in colours else OTHER for v in values], dtype=object)
         colours[OTHER] = MISSING_COLOUR
@@ -159,12 +165,12 @@ def plot_embedding(emb, *, color_by: str = "char", highlight=None, keep=None, ma
         for u in order:
             m = keep & (plot_values == u)
             if m.any():
-                ax.scatter(xy[m, 0], xy[m, 1], s=3, alpha=0.7, color=colours[u], linewidths=0,
+                ax.scatter(xy[m, 0], xy[m, 1], s=7, alpha=0.75, color=colours[u], linewidths=0,
                            label=f"{u} ({int(m.sum())})")
         if len(shown) <= 40:
             handles, labels_ = ax.get_legend_handles_labels()
-            ax.legend(handles[::-1], labels_[::-1], fontsize=6, markerscale=3, loc="center left",
-                      bbox_to_anchor=(1.0, 0.5), frameon=False, title=color_by, title_fontsize=7)
+            ax.legend(handles[::-1], labels_[::-1], fontsize=8, markerscale=3, loc="center left",
+                      bbox_to_anchor=(1.0, 0.5), frameon=False, title=color_by, title_fontsize=9)
     if highlight is not None:
         h = np.asarray(highlight, dtype=bool) & keep
         if h.any():
@@ -190,7 +196,7 @@ def plot_probe(probe, *, ax=None):
     ax.set_ylabel("char accuracy")
     ax.set_ylim(0, 1)
     ax.set_title(f"linear probe {probe.model}: {probe.test_frames} held-out frames", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -205,7 +211,8 @@ def plot_cka(cka, *, ax=None):
     for i in range(len(cka.layers)):
         for j in range(len(cka.layers)):
             v = cka.matrix[i, j]
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.6 else "k")
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8 if len(cka.layers) <= 8 else 6,
+                    color="w" if v < 0.6 else "k")
     ax.set_title(f"linear CKA ({cka.frames} frames)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig

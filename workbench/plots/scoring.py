@@ -3,7 +3,15 @@ character confusion heatmap.  Each takes ``ax=`` and returns the figure (never s
 from __future__ import annotations
 
 import numpy as np
+
 from .figure import axes
+
+
+def _percent(axis) -> None:
+    """Error rates on an axis as percentages, as the tables print them."""
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
 def plot_wer_histogram(score, *, ax=None, bins: int = 20, clip: float = 1.5):
@@ -16,6 +24,7 @@ def plot_wer_histogram(score, *, ax=None, bins: int = 20, clip: float = 1.5):
     ax.axvline(score.mean_wer, color="#2e7d32", lw=2, ls="--", label=f"mean {score.mean_wer:.1%}")
     ax.set_xlabel("WER per utterance" + (f" (>{clip:.0%} shown at {clip:.0%})" if (w > clip).any() else ""))
     ax.set_ylabel("utterances")
+    _percent(ax.xaxis)
     ax.set_title(f"{score.name}: {len(w)} utterances")
     ax.legend(frameon=False)
     return fig
@@ -35,6 +44,7 @@ def plot_speaker_wer(score, *, ax=None, sort: bool = True):
     ax.axhline(score.wer, color="#c62828", lw=1.5, ls="--", label=f"corpus {score.wer:.1%}")
     ax.set_xticks(x, table["speaker"].astype(str), rotation=45, ha="right")
     ax.set_ylabel("WER (pooled, 95% CI)")
+    _percent(ax.yaxis)
     ax.set_title(f"{score.name}: WER by speaker")
     ax.legend(frameon=False)
     return fig
@@ -60,6 +70,8 @@ def plot_system_scatter(comparison, *, a: str | None = None, b: str | None = Non
     ax.set_ylim(-0.02, top + 0.02)
     ax.set_xlabel(f"WER {a}")
     ax.set_ylabel(f"WER {b}")
+    _percent(ax.xaxis)
+    _percent(ax.yaxis)
     ax.set_title("per-utterance WER")
     ax.legend(frameon=False, fontsize=8)
     return fig

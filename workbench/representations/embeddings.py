@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import settings
 from ..data.cache import DiskCache, hash_array, make_key
 from ..errors import CapabilityError, WorkbenchError
 from .framelabels import BLANK, FrameLabels, labels_by_id, paired_labels
@@ -248,7 +249,9 @@ class Embedding:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_frame().to_csv(path, index=False)
+        from ..data.tables import write_csv  # spreadsheet-safe: formula-like cells get a leading '
+
+        write_csv(self.to_frame(), path)
         meta = {"provenance": provenance(self.model, self.revision, layer=self.layer), "method": self.method,
                 "options": self.options, "points": len(self), "note": self.note}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=str))
@@ -278,22 +281,64 @@ def _pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
 
 
+_UMAP_CACHED: set[str] = set()  # umap modules whose numba kernels already cache to disk
+
+
+def import_umap():
+    """umap-learn, with its numba kernels compiled once per machine instead of once per process.
+
+    umap-learn declares most of its ~130 numba kernels without ``cache=True``, so every fresh
+    process spent most of its first projection compiling them (the demo's UMAP step took
+    116 s on a 2-core CPU, nearly all of it JIT).  This turns numba's on-disk cache on for
+    every kernel of the ``umap`` package before its first compilation; the cache lives in
+    ``$WORKBENCH_CACHE/numba`` unless ``NUMBA_CACHE_DIR`` is set.  The results are those of
+    the same compiled code (numba reloads the machine code it compiled before).
+    """
+    import os
+    import sys
+    import warnings
+
+    import numba
+    from numba.core.dispatcher import Dispatcher
+
+    if not os.environ.get("NUMBA_CACHE_DIR") and not numba.config.CACHE_DIR:
+        numba.config.CACHE_DIR = str(settings.cache_dir() / "numba")
+    import umap
+
+    for name, module in list(sys.modules.items()):
+        if (name != "umap" and not name.startswith("umap.")) or name in _UMAP_CACHED or module is None:
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher) and type(obj._cache).__name__ == "NullCache":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        obj.enable_caching()
+                    except Exception:  # a kernel numba cannot cache (e.g. defined in a closure): compiled as before
+                        pass
+        _UMAP_CACHED.add(name)
+    return umap
+
+
 def _compute(x: np.ndarray, *, method: str, n_components: int, pca_dims: int | None, seed: int,
-             n_neighbors: int, min_dist: float) -> tuple[np.ndarray, str, str | None]:
+             n_neighbors: int, min_dist: float, step=lambda stage: None) -> tuple[np.ndarray, str, str | None]:
     n = x.shape[0]
     if n < n_components + 1:
         raise WorkbenchError(f"{n} points cannot be projected to {n_components} dimensions; give more frames")
+    step(f"PCA to {pca_dims} dims" if pca_dims and x.shape[1] > pca_dims else "no PCA pre-reduction")
     reduced = _pca(x, pca_dims, seed) if pca_dims and x.shape[1] > pca_dims else x
     if method == "pca":
         return _pca(reduced, n_components, seed), "pca", None
+    step("import umap-learn (numba kernels from the disk cache)")
     try:
-        import umap
+        umap = import_umap()
     except ImportError:
         return _pca(reduced, n_components, seed), "pca", "umap-learn is not installed (pip install 'workbench[embed]')"
     if n <= n_components + 2:
         return _pca(reduced, n_components, seed), "pca", f"{n} points are too few for UMAP"
     import warnings
 
+    step(f"UMAP of {n} points")
     reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
                         random_state=seed, init="spectral" if n > 4 * n_components + 10 else "random")
     with warnings.catch_warnings():
@@ -310,15 +355,19 @@ def projection_key(x: np.ndarray, **options) -> str:
 
 
 def project(data, *, method: str = "umap", n_components: int = 2, pca_dims: int | None = 50,
-            subsample: int | None = 20_000, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-            cache: bool = True) -> Embedding:
+            subsample: int | None = 10_000, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+            cache: bool = True, progress: bool | None = None) -> Embedding:
     """Project a :class:`FrameTable` (or an [N, H] array) to ``n_components`` dimensions.
 
     UMAP runs on the first ``pca_dims`` principal components (seeded; with a seed umap-learn
     runs single-threaded, which is what makes it reproducible); ``method="pca"`` is the fast
     fallback, also used when umap-learn is absent.  More than ``subsample`` rows are
-    subsampled with the seed.  Results are cached on disk, keyed by the data hash and every
-    option, so a second call with the same input costs a hash and a file read.
+    subsampled with the seed (10,000 by default: a map of that many frames reads the same as
+    one of 50,000 and takes a fifth of the time).  Results are cached on disk, keyed by the
+    data hash and every option, so a second call with the same input costs a hash and a file
+    read.  umap-learn's numba kernels are cached on disk too (:func:`import_umap`), so only
+    the first projection on a machine compiles them.  ``progress``: a tqdm bar naming each
+    stage (default: on unless ``WORKBENCH_PROGRESS=0``).
     """
     if method not in ("umap", "pca"):
         raise ValueError(f"method={method!r} must be 'umap' or 'pca'")
@@ -342,8 +391,19 @@ def project(data, *, method: str = "umap", n_components: int = 2, pca_dims: int 
         coords, used, cached = hit["coords"], str(hit["method"]), True
         note = str(hit["note"]) or None if "note" in hit else None
     else:
-        coords, used, note = _compute(x[index], method=method, n_components=n_components, pca_dims=pca_dims,
-                                      seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
+        from tqdm.auto import tqdm
+
+        show = settings.progress_enabled() if progress is None else progress
+        stages = 1 + (method == "umap") * 2 + 1
+        with tqdm(total=stages, desc=f"project {method}", disable=not show, unit="step") as bar:
+            def step(stage: str) -> None:
+                bar.set_postfix_str(stage, refresh=False)
+                bar.update(1)
+
+            coords, used, note = _compute(x[index], method=method, n_components=n_components, pca_dims=pca_dims,
+                                          seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, step=step)
+            bar.n = bar.total
+            bar.set_postfix_str("done")
         disk.put(key, {"coords": coords, "index": index, "method": np.array(used), "note": np.array(note or "")})
         cached = False
     labels = table.labels.iloc[index].reset_index(drop=True) if table is not None else None

@@ -80,7 +80,9 @@ class Comparison:
         out.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(out / "comparison_corpus.csv", index=False)
         self.tests.to_csv(out / "comparison_tests.csv", index=False)
-        self.per_utterance.to_csv(out / "comparison_per_utterance.csv", index=False)
+        from ..data.tables import write_csv  # spreadsheet-safe: formula-like cells get a leading '
+
+        write_csv(self.per_utterance, out / "comparison_per_utterance.csv")
         (out / "comparison.json").write_text(json.dumps(
             {"systems": self.systems, "n_boot": self.n_boot, "seed": self.seed, "notes": self.notes,
              "tests": json.loads(self.tests.to_json(orient="records"))}, indent=2))

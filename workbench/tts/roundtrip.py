@@ -71,8 +71,10 @@ class RoundTripResult:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.per_voice.to_csv(out / "roundtrip_per_voice.csv", index=False)
-        self.per_utterance.to_csv(out / "roundtrip_per_utterance.csv", index=False)
-        self.flagged.to_csv(out / "roundtrip_flagged.csv", index=False)
+        from ..data.tables import write_csv  # spreadsheet-safe: formula-like cells get a leading '
+
+        write_csv(self.per_utterance, out / "roundtrip_per_utterance.csv")
+        write_csv(self.flagged, out / "roundtrip_flagged.csv")
         if self.timing is not None:
             self.timing.to_csv(out / "roundtrip_timing.csv", index=False)
         first = next(iter(self.syntheses.values()), None)
@@ -92,8 +94,10 @@ class RoundTripResult:
 
 def transcribe_back(syntheses: Mapping[str, SynthesisResult], *, model: str = "w2v2-tiny-ctc",
                     registry: ModelRegistry | None = None, normalizer=None, align: bool = True,
-                    n_boot: int = 200, seed: int = 0) -> RoundTripResult:
-    """Transcribe already synthesized results (keyed by utterance id) and score them against their text."""
+                    n_boot: int = 200, seed: int = 0, decoding: dict | None = None) -> RoundTripResult:
+    """Transcribe already synthesized results (keyed by utterance id) and score them against their text.
+    ``decoding``: beam-search options such as ``{"lm": "demo-lm"}`` (:mod:`workbench.asr.decoding`)."""
+    from ..asr.decoding import decode_result
     from ..asr.engine import analyze
     from ..scoring.normalize import resolve_normalizer
     from ..scoring.wer import score_corpus
@@ -106,7 +110,7 @@ def transcribe_back(syntheses: Mapping[str, SynthesisResult], *, model: str = "w
                       duration=r.duration) for uid, r in syntheses.items()]
     corpus = Corpus(utts, name="roundtrip")
     analysis = analyze(corpus, model, registry=reg)
-    hyps = {a.id: a.transcript for a in analysis if a.ok}
+    hyps = decode_result(analysis, registry=reg, **(decoding or {}))  # greedy unless decoding says otherwise
     errors = {a.id: a.error for a in analysis if not a.ok}
     score = score_corpus({uid: r.plain_text for uid, r in syntheses.items()}, hyps, normalizer=norm,
                          speakers={uid: r.voice for uid, r in syntheses.items()}, errors=errors, name=model,
@@ -129,7 +133,7 @@ def transcribe_back(syntheses: Mapping[str, SynthesisResult], *, model: str = "w
 
 def roundtrip(texts: list[str] | str, voices: list[str] | str = ("af_heart",), *, model: str = "w2v2-tiny-ctc",
               speed: float = 1.0, registry: ModelRegistry | None = None, normalizer=None, align: bool = True,
-              n_boot: int = 200, seed: int = 0) -> RoundTripResult:
+              n_boot: int = 200, seed: int = 0, decoding: dict | None = None) -> RoundTripResult:
     """Synthesize each text with each voice, transcribe back with ``model``, score per voice."""
     reg = resolve(registry)
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -145,7 +149,7 @@ def roundtrip(texts: list[str] | str, voices: list[str] | str = ("af_heart",), *
             except TextError as exc:  # one bad text never loses the others
                 failed.append(f"{voice}-{i:03d}: {exc}")
     result = transcribe_back(syntheses, model=model, registry=reg, normalizer=normalizer, align=align,
-                             n_boot=n_boot, seed=seed)
+                             n_boot=n_boot, seed=seed, decoding=decoding)
     if failed:
         result.notes.append(f"{len(failed)} text(s) could not be synthesized: " + "; ".join(failed[:5]))
     return result

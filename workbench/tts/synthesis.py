@@ -6,6 +6,11 @@ tokens are added until the next one would overflow, then the chunk is cut after 
 sentence mark (``!.?…``), else clause mark (``:;``), else comma or dash (``,—``) that leaves
 the remainder within the limit, else before the overflowing token (``waterfall_last``).  A
 single word longer than the limit (Kokoro truncates it) is split at its phoneme spaces.
+A line over 1,000 characters is first cut into bounded pieces at sentence ends, then clause
+marks, commas, spaces and a hard cap (:mod:`workbench.tts.textsplit`), and the G2P sees one
+piece at a time, so a 43,000-character line costs the memory and first-audio delay of one piece.
+:func:`stream` also makes the first chunk of a long text short (30 phonemes, each next chunk at
+most 1.5x the previous) so playback starts quickly; :func:`synthesize` keeps Kokoro's chunks.
 
 Each chunk runs the ONNX graph once with the style row Kokoro's reference picks,
 ``pack[len(phonemes) - 1]`` (the phoneme string's length, characters the vocabulary lacks
@@ -22,19 +27,29 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
 from ..errors import TextError, VoiceError
-from ..models.g2p import Token, token_frame, token_html, tokens_from_misaki, tokens_to_ps, tokens_to_text  # noqa: F401
-from .phonemize import g2p_segments  # noqa: F401
+from ..models.g2p import (  # noqa: F401
+    Token,
+    token_frame,
+    token_html,
+    tokens_from_misaki,
+    tokens_to_ps,
+    tokens_to_text,
+)
 from ..models.kokoro import FRAME_SAMPLES, MAX_TOKENS, SAMPLE_RATE, KokoroModel
 from ..models.registry import ModelRegistry, resolve
 from ..models.voices import PACK_ROWS, STYLE_DIM, Voice, blend, parse_blend
+from .phonemize import g2p_segments  # noqa: F401
+from .textsplit import PIECE_CHARS, text_pieces
 
 SPEED_RANGE = (0.5, 2.0)
+FIRST_CHUNK = 30  # phonemes in the first streamed chunk of a long text (~2 s of audio)
+RAMP = 1.5  # each following streamed chunk at most 1.5x the previous one, up to chunk_limit
 MAX_TEXT_CHARS = 1_000_000  # spaCy's own limit per call
 WATERFALL = ("!.?…", ":;", ",—")
 BUMPS = (")", "”")
@@ -364,6 +379,42 @@ def chunk_tokens(tokens: list[Token], vocab: dict[str, int] | None = None, limit
     return [c for c in chunks if c]
 
 
+def _next_cut(tokens: list[Token], limit: int) -> int:
+    """How many of ``tokens`` make the next chunk of at most ``limit`` phonemes, cut where Kokoro's
+    ``en_tokenize`` would cut (:func:`waterfall_last`)."""
+    pcount = 0
+    for i, t in enumerate(tokens):
+        next_ps = t.spoken + (" " if t.whitespace else "")
+        next_pcount = pcount + len(next_ps.rstrip())
+        if next_pcount > limit and i:
+            return waterfall_last(tokens[:i], next_pcount, limit=limit)
+        pcount += len(next_ps)
+    return len(tokens)
+
+
+def plan_chunks(pieces: Iterable[list[Token]], *, chunk_limit: int = MAX_TOKENS,
+                first_chunk: int | None = None) -> Iterator[list[Token]]:
+    """The token groups that become chunks, one G2P piece at a time (lazily: a piece is consumed
+    only when its first chunk is asked for).
+
+    Without ``first_chunk`` this is :func:`chunk_tokens` on each piece (Kokoro's chunking).  With
+    it, the first chunk holds at most ``first_chunk`` phonemes and each next one at most
+    :data:`RAMP` times the previous, up to ``chunk_limit``: audio starts after a short chunk, and
+    while one chunk plays the next (at most 1.5x longer) is ready at any real-time factor >= 1.5.
+    Cuts stay at sentence, clause or comma marks where there are any (Kokoro's waterfall).
+    """
+    limit = min(int(first_chunk), chunk_limit) if first_chunk else chunk_limit
+    for tokens in pieces:
+        while tokens and limit < chunk_limit:
+            z = _next_cut(tokens, limit)
+            for group in chunk_tokens(tokens[:z], limit=limit):  # splits a single over-long word
+                yield group
+                limit = min(chunk_limit, int(np.ceil(limit * RAMP)))
+            tokens = tokens[z:]
+        if tokens:
+            yield from chunk_tokens(tokens, limit=chunk_limit)
+
+
 # ---------------------------------------------------------------------------- timings
 def _layout(group: list[Token], vocab: dict[str, int]) -> tuple[str, list[int], list[str], list[int]]:
     """The chunk's phoneme string and, per model token, its id, symbol and g2p-token index (-1 = space)."""
@@ -403,40 +454,61 @@ def _word_timings(group: list[Token], token_word: list[int], durations: np.ndarr
 
 
 # ---------------------------------------------------------------------------- synthesis
+def text_chunks(text: str, g2p, vocab: dict[str, int], *, split_pattern: str | None = r"\n+",
+                chunk_limit: int = MAX_TOKENS, first_chunk: int | None = None,
+                max_piece_chars: int = PIECE_CHARS) -> Iterator[list[Token]]:
+    """The G2P token groups of ``text`` that become chunks, phonemizing one bounded piece at a
+    time (:func:`workbench.tts.textsplit.text_pieces`); no ONNX call.
+
+    With ``first_chunk`` a text longer than that many phonemes starts with the short, growing
+    chunks of :func:`plan_chunks`; a shorter one is one chunk either way.
+    """
+    pieces = text_pieces(text, split_pattern=split_pattern, max_chars=max_piece_chars)
+    phonemized = (tokens_from_misaki(g2p(piece)[1], vocab) for piece in pieces)
+    yield from plan_chunks(phonemized, chunk_limit=chunk_limit, first_chunk=first_chunk)
+
+
 def stream(text: str, voice: str | dict[str, float] | Voice = "af_heart", *, speed: float = 1.0,
            language: str | None = None, registry: ModelRegistry | None = None,
-           split_pattern: str | None = r"\n+", chunk_limit: int = MAX_TOKENS) -> Iterator[SynthChunk]:
+           split_pattern: str | None = r"\n+", chunk_limit: int = MAX_TOKENS,
+           first_chunk: int | None = FIRST_CHUNK) -> Iterator[SynthChunk]:
     """Yield synthesized chunks one by one (graphemes, phonemes, tokens, audio, durations).
 
-    Memory stays bounded by one chunk, so long texts can be written to disk as they come.
-    ``chunk_limit`` (at most 510) lowers the chunk size, e.g. to see chunk joins on short texts.
+    Memory stays bounded by one chunk and one G2P piece of at most 1,000 characters, so long
+    texts can be played or written to disk as they come.  A text over ``first_chunk`` phonemes
+    starts with a chunk of at most that many (about 2 s of audio), each next chunk at most 1.5x
+    the previous (see :func:`plan_chunks`), so audio starts quickly; ``first_chunk=None`` chunks
+    exactly like Kokoro's pipeline (as :func:`synthesize` does).  ``chunk_limit`` (at most
+    510) lowers the chunk size, e.g. to see chunk joins on short texts.
     """
     reg = resolve(registry)
     check_text(text)
     speed = check_speed(speed)
     if not 1 <= int(chunk_limit) <= MAX_TOKENS:
         raise TextError(f"chunk_limit={chunk_limit} must be between 1 and {MAX_TOKENS} phonemes")
+    if first_chunk is not None and not 1 <= int(first_chunk):
+        raise TextError(f"first_chunk={first_chunk} must be a positive number of phonemes (or None)")
     style_voice, _ = resolve_voice(voice, reg)
     lang = _language_for(style_voice, language)
     model: KokoroModel = reg.get("kokoro-82m")
     g2p = reg.g2p(lang)
     start_sample = 0
     index = 0
-    for tokens in g2p_segments(text, g2p, model.vocab, split_pattern=split_pattern):
-        for group in chunk_tokens(tokens, limit=int(chunk_limit)):
-            ps, ids, symbols, token_word = _layout(group, model.vocab)
-            if not ids:
-                continue  # nothing the model can say (only unresolved or unknown symbols)
-            style_row = min(len(ps), len(style_voice.pack)) - 1  # Kokoro's reference: pack[len(ps) - 1]
-            audio, durations = model.infer(ids, style_voice.pack[style_row], speed)
-            chunk = SynthChunk(index=index, graphemes=tokens_to_text(group), phonemes=ps, tokens=ids, audio=audio,
-                               durations=durations, offset=start_sample / SAMPLE_RATE,
-                               words=_word_timings(group, token_word, durations, start_sample), g2p_tokens=group,
-                               style_row=style_row, symbols=symbols, token_word=token_word,
-                               start_sample=start_sample)
-            yield chunk
-            start_sample += len(audio)
-            index += 1
+    for group in text_chunks(text, g2p, model.vocab, split_pattern=split_pattern, chunk_limit=int(chunk_limit),
+                             first_chunk=first_chunk):
+        ps, ids, symbols, token_word = _layout(group, model.vocab)
+        if not ids:
+            continue  # nothing the model can say (only unresolved or unknown symbols)
+        style_row = min(len(ps), len(style_voice.pack)) - 1  # Kokoro's reference: pack[len(ps) - 1]
+        audio, durations = model.infer(ids, style_voice.pack[style_row], speed)
+        chunk = SynthChunk(index=index, graphemes=tokens_to_text(group), phonemes=ps, tokens=ids, audio=audio,
+                           durations=durations, offset=start_sample / SAMPLE_RATE,
+                           words=_word_timings(group, token_word, durations, start_sample), g2p_tokens=group,
+                           style_row=style_row, symbols=symbols, token_word=token_word,
+                           start_sample=start_sample)
+        yield chunk
+        start_sample += len(audio)
+        index += 1
 
 
 def synthesize(text: str, voice: str | dict[str, float] | Voice = "af_heart", *, speed: float = 1.0,
@@ -449,7 +521,7 @@ def synthesize(text: str, voice: str | dict[str, float] | Voice = "af_heart", *,
     style_voice, notes = resolve_voice(voice, reg)
     lang = _language_for(style_voice, language, notes)
     chunks = list(stream(text, style_voice, speed=speed, language=lang, registry=reg, split_pattern=split_pattern,
-                         chunk_limit=chunk_limit))
+                         chunk_limit=chunk_limit, first_chunk=None))
     if not chunks or all(set(c.phonemes) <= _PUNCT_ONLY for c in chunks):
         raise TextError(f"{text[:60]!r} has nothing Kokoro can say (only punctuation, unresolved words or "
                         "symbols outside its vocabulary); check the token table with workbench.g2p.phonemize")

@@ -1,0 +1,213 @@
+"""The broad recipe: vocabulary, frame targets, splicing, the data stage and the auxiliary loss.
+
+Fast (well under a minute): the data stage runs on 2 Kokoro utterances; the training test
+overfits one tiny batch.  Tests that synthesize skip when the Kokoro assets are absent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from workbench.recipe import frames
+from workbench.recipe.vocabulary import WordSampler, misaki_lexicon, word_list, word_types
+
+pytest.importorskip("wordfreq", reason="the broad recipe needs wordfreq (pip install wordfreq==3.1.1)")
+
+needs_assets = pytest.mark.skipif(not os.environ.get("WORKBENCH_ASSET_PATH"),
+                                  reason="Kokoro assets absent: set WORKBENCH_ASSET_PATH (see .ci/run)")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng not installed: apt-get install -y espeak-ng")
+
+
+# ---------------------------------------------------------------- vocabulary
+def test_vocabulary_is_broad_and_pronounceable():
+    words = word_list()
+    assert len(words) == 12_000 and len(set(words)) == 12_000
+    assert words[:5] == ("the", "to", "and", "of", "a")  # wordfreq's order
+    lexicon = misaki_lexicon()
+    assert len(lexicon) > 150_000
+    assert all(w in lexicon and w.replace("'", "").isalpha() for w in words)
+
+
+def test_word_sampler_is_seeded_and_sweeps_every_type():
+    words = word_list(6000)
+    a, b = WordSampler(words, seed=3), WordSampler(words, seed=3)
+    seqs = [a.sequence(10) for _ in range(1500)]
+    assert seqs == [b.sequence(10) for _ in range(1500)]
+    assert seqs[0] != WordSampler(words, seed=4).sequence(10)
+    # half the words come from a shuffled sweep: 7,500 swept words cover the 6,000 types
+    assert len(word_types(seqs)) >= 5000
+    assert all(s[0].isupper() and s.endswith(".") for s in seqs)
+
+
+# ---------------------------------------------------------------- frame targets
+def test_merge_marks_gives_stress_to_the_next_and_length_to_the_previous_phone():
+    rows = [("h", 0.1, 0.15, "hello"), ("ə", 0.15, 0.2, "hello"), ("l", 0.2, 0.25, "hello"),
+            ("ˈ", 0.25, 0.3, "hello"), ("O", 0.3, 0.4, "hello"), (" ", 0.4, 0.5, ""),
+            ("ɑ", 0.5, 0.6, "ah"), ("ː", 0.6, 0.7, "ah"), (".", 0.7, 0.8, ".")]
+    assert frames.merge_marks(rows) == [["h", 0.1, 0.15], ["ə", 0.15, 0.2], ["l", 0.2, 0.25],
+                                        ["O", 0.25, 0.4], ["ɑ", 0.5, 0.7]]
+
+
+def test_frame_targets_follow_the_spans():
+    phones = [["h", 0.1, 0.2], ["O", 0.2, 0.4]]
+    n = frames.num_frames(16_000)
+    assert n == 49  # wav2vec2: 49 frames for one second
+    t = frames.frame_targets(phones, n)
+    centres = (np.arange(n) * 320 + 200) / 16_000
+    h, o = frames.phone_class("h"), frames.phone_class("O")
+    assert h != o and 0 not in (h, o)
+    np.testing.assert_array_equal(t, np.where((centres >= 0.1) & (centres < 0.2), h,
+                                              np.where((centres >= 0.2) & (centres < 0.4), o, 0)))
+    # speed perturbation: times scale with the audio
+    slow = frames.frame_targets(phones, n, scale=2.0)
+    assert (slow == o).sum() == pytest.approx(2 * (t == o).sum(), abs=1)
+    assert frames.phone_class("ʔ") > 0 and frames.phone_class("ç") == frames.OTHER
+    assert frames.phone_class(".") == frames.phone_class(" ") == frames.SILENCE
+
+
+def test_num_frames_is_the_models_own_length():
+    from workbench.recipe.build import new_model
+
+    model = new_model("ctc")
+    for n in (400, 719, 720, 16_000, 16_321, 54_321):
+        assert frames.num_frames(n) == int(model._get_feat_extract_output_lengths(n))
+
+
+def test_spliced_frame_targets_line_up_with_word_spans():
+    from workbench.recipe.broad import splice_utterance
+
+    rng = np.random.default_rng(0)
+    pieces = []
+    for word, phones in (("cat", "kæt"), ("sat", "sæt"), ("down", "dWn")):
+        n = 0.03 + 0.1 * len(phones)  # 15 ms margins around 100 ms phones
+        spans = [[p, round(0.015 + 0.1 * k, 4), round(0.115 + 0.1 * k, 4)] for k, p in enumerate(phones)]
+        pieces.append({"word": word, "audio": rng.normal(0, 0.1, int(n * 16_000)).astype(np.float32),
+                       "phones": spans})
+    audio, row = splice_utterance(pieces, random.Random(1))
+    assert row["text"] == "Cat sat down."
+    assert [w["word"] for w in row["words"]] == ["cat", "sat", "down"]
+    n = frames.num_frames(len(audio))
+    targets = frames.frame_targets(row["phones"], n)
+    inside = frames.word_frames(row["words"], n)
+    np.testing.assert_array_equal(targets > 0, inside == 1)
+    for w in row["words"]:  # each word lasts its 3 phones (300 ms = 15 frames)
+        assert w["end"] - w["start"] == pytest.approx(0.3, abs=1e-3)
+    assert (targets > 0).sum() == pytest.approx(45, abs=3)
+    # audio between the words is the pauses only: the word spans fall inside the audio
+    assert row["words"][-1]["end"] < len(audio) / 16_000
+
+
+# ---------------------------------------------------------------- the data stage (Kokoro)
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory):
+    from workbench.recipe.broad import BlockSizes, make_broad_data
+
+    root = tmp_path_factory.mktemp("broad")
+    sizes = BlockSizes(kokoro=2, splice=3, espeak=2 if shutil.which("espeak-ng") else 0)
+    sources = ("kokoro", "splice", "espeak") if sizes.espeak else ("kokoro", "splice")
+    made = make_broad_data(root, blocks=1, seed=5, sizes=sizes, sources=sources)
+    return root, sizes, sources, made
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@needs_assets
+def test_data_stage_makes_seeded_resumable_blocks(smoke_data):
+    from workbench.recipe.broad import make_broad_data, summary
+    from workbench.recipe.data import EVAL_VOICES
+
+    root, sizes, sources, made = smoke_data
+    assert made["kokoro"] == 2 and made["splice"] == 3
+    kokoro = _rows(root / "kokoro" / "manifest.jsonl")
+    assert [r["id"] for r in kokoro] == ["kokoro-000000", "kokoro-000001"]
+    for r in kokoro:
+        assert not set(r["voice"].replace(",", ":").split(":")) & set(EVAL_VOICES)
+        assert 0.8 <= r["speed"] <= 1.3 and r["duration"] > 0.5
+        assert [w["word"].lower() for w in r["words"]] == [w.strip(".,?").lower() for w in r["text"].split()]
+        # every phone span lies inside one of the word spans
+        assert all(any(w["start"] - 1e-6 <= s and e <= w["end"] + 1e-6 for w in r["words"]) for _, s, e in r["phones"])
+        assert (root / "kokoro" / r["audio_filepath"]).stat().st_size > 1000
+    # a second run finds everything done and makes nothing; the rows are unchanged
+    assert make_broad_data(root, blocks=1, seed=5, sizes=sizes, sources=sources) == {s: 0 for s in sources}
+    assert _rows(root / "kokoro" / "manifest.jsonl") == kokoro
+    assert summary(root)["kokoro"]["utterances"] == 2
+
+
+@needs_assets
+def test_spliced_kokoro_words_keep_their_phone_spans(smoke_data):
+    import soundfile as sf
+
+    root = smoke_data[0]
+    kokoro_words = {w["word"].lower() for r in _rows(root / "kokoro" / "manifest.jsonl") for w in r["words"]}
+    for r in _rows(root / "splice" / "manifest.jsonl"):
+        assert {w["word"].lower() for w in r["words"]} <= kokoro_words
+        audio, sr = sf.read(str(root / "splice" / r["audio_filepath"]))
+        assert sr == 16_000 and len(audio) / sr == pytest.approx(r["duration"], abs=1e-3)
+        n = frames.num_frames(len(audio))
+        targets = frames.frame_targets(r["phones"], n)
+        inside = frames.word_frames(r["words"], n)
+        assert ((targets > 0) <= (inside == 1)).all()  # no phone outside a word
+        assert (targets[inside == 1] > 0).mean() > 0.9  # and the words are (almost) all phones
+
+
+@needs_assets
+@needs_espeak
+def test_espeak_rows_have_text_and_no_phone_spans(smoke_data):
+    rows = _rows(smoke_data[0] / "espeak" / "manifest.jsonl")
+    assert len(rows) == 2 and all("phones" not in r and r["duration"] > 0.3 for r in rows)
+    assert all(r["voice"].split("+")[0].startswith("en") for r in rows)
+
+
+# ---------------------------------------------------------------- training with the auxiliary loss
+@needs_assets
+def test_aux_loss_falls_on_a_tiny_overfit_and_export_is_plain_ctc(smoke_data, tmp_path):
+    from transformers import Wav2Vec2ForCTC
+
+    from workbench.recipe.broad_train import BroadConfig, BroadTrainer
+
+    from workbench.recipe.build import new_model, save_model
+
+    root = smoke_data[0]
+    tiny = save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
+                                num_conv_pos_embeddings=16, mask_time_prob=0.0), tmp_path / "tiny", kind="ctc")
+    cfg = BroadConfig(steps=25, lr=3e-3, warmup=1, batch_size=2, max_batch_seconds=60, log_every=1,
+                      eval_every=1000, save_every=25, speed_perturb=0.0, pad_augment=0.0, concat_augment=0.0,
+                      aux_weight=1.0, weights={"kokoro": 1.0}, threads=2)
+    trainer = BroadTrainer(root, tmp_path, cfg, init_from=tiny, held_out={})
+    assert trainer.run()
+    aux = [e["aux"] for e in trainer.log if "aux" in e]
+    assert np.mean(aux[-5:]) < 0.7 * aux[0], aux
+    folder = trainer.export(tmp_path / "export")
+    model = Wav2Vec2ForCTC.from_pretrained(str(folder))
+    assert model.config.vocab_size == 32 and json.loads((folder / "vocab.json").read_text())["|"] == 4
+    assert not any("aux" in k for k in model.state_dict())
+    # resuming picks up the saved step and the auxiliary head
+    again = BroadTrainer(root, tmp_path, cfg, init_from=tiny, held_out={})
+    assert again.step == 25
+    assert all((a == b).all() for a, b in zip(again.aux.parameters(), trainer.aux.parameters()))
+
+
+# ---------------------------------------------------------------- the second held-out set
+def test_prose_set_is_held_out_voices_and_sentences_no_generator_makes():
+    from pathlib import Path
+
+    from workbench.recipe.data import EVAL_VOICES, TRAIN_VOICES
+    from workbench.recipe.prose import PROSE
+    from workbench.recipe.sentences import generate
+
+    rows = _rows(Path(__file__).resolve().parents[1] / "datasets" / "kokoro-prose" / "manifest.jsonl")
+    assert len(rows) == len(PROSE) == 40
+    assert sorted(r["text"] for r in rows) == sorted(PROSE)
+    assert {r["voice"] for r in rows} <= set(EVAL_VOICES) and not set(EVAL_VOICES) & set(TRAIN_VOICES)
+    assert all(len(r["words"]) == len(r["text"].split()) for r in rows)  # Kokoro said every word
+    assert not set(PROSE) & set(generate(20_000, seed=101))
+    assert len(word_types(PROSE)) > 250

@@ -1,0 +1,85 @@
+"""The broad recipe's two long stages as one call (and ``python -m workbench.recipe.broad_run``).
+
+``broad-data`` makes (or finishes) seeded blocks of training speech (:mod:`.broad`);
+``broad`` trains CTC + the auxiliary phoneme-frame loss over whatever the data folder holds,
+re-reading it as it grows (:mod:`.broad_train`).  Both resume from where a killed run
+stopped.  ``smoke=True`` runs both on a few utterances in a temporary folder (CI), whatever
+folders are given.
+
+Background use on a 2-core machine (data first, training as soon as block 0 exists)::
+
+    python -m workbench.recipe.broad_run broad-data --data-dir artifacts/broad-data --blocks 20
+    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run \\
+        --init-from workbench/checkpoints/w2v2-tiny-ctc --steps 2500
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from .broad import BlockSizes, make_broad_data, summary
+from .broad_train import BroadConfig, BroadTrainer
+
+#: The configuration of the shipped broad run (fine-tuning the earlier demo checkpoint).
+BROAD = BroadConfig(steps=700, lr=5e-4, warmup=100, max_batch_seconds=20.0, freeze_feature_encoder=True,
+                    eval_every=200, weights={"kokoro": 0.5, "splice": 0.35, "espeak": 0.15})
+SMOKE_SIZES = BlockSizes(kokoro=2, splice=2, espeak=2)
+
+
+def run_broad(stage: str, *, data_dir: Path | None = None, run_dir: Path | None = None, blocks: int = 20,
+              steps: int | None = None, init_from: Path | None = None, max_minutes: float | None = None,
+              seed: int = 0, threads: int | None = 2, smoke: bool = False) -> dict:
+    """Run ``broad-data``, ``broad`` or ``all`` (both, data first); returns what was done."""
+    if stage not in ("broad-data", "broad", "all"):
+        raise ValueError(f"stage={stage!r}; choose broad-data, broad or all")
+    if smoke:
+        tmp = Path(tempfile.mkdtemp(prefix="wb-broad-smoke-"))
+        data_dir, run_dir = tmp / "data", tmp / "run"  # never into a real run's folders
+    if data_dir is None:
+        raise ValueError("give data_dir (e.g. artifacts/broad-data)")
+    out: dict = {"data_dir": str(data_dir)}
+    if stage in ("broad-data", "all"):
+        out["made"] = make_broad_data(data_dir, blocks=1 if smoke else blocks, seed=seed,
+                                      sizes=SMOKE_SIZES if smoke else BlockSizes())
+        out["data"] = summary(data_dir)
+    if stage in ("broad", "all"):
+        if run_dir is None:
+            raise ValueError("give run_dir (e.g. artifacts/broad-run)")
+        overrides = {"steps": steps} if steps else {}
+        if smoke:
+            overrides = {"steps": steps or 3, "warmup": 1, "save_every": 2, "log_every": 1, "eval_every": 3,
+                         "reload_every": 2}
+        cfg = replace(BROAD, seed=seed, threads=threads, max_minutes=max_minutes, **overrides)
+        trainer = BroadTrainer(data_dir, run_dir, cfg, init_from=init_from, held_out={} if smoke else None)
+        out["done"] = trainer.run()
+        out["step"], out["minutes"], out["best"] = trainer.step, round(trainer.minutes(), 2), trainer.best
+        out["export"] = str(trainer.export(Path(run_dir) / "broad" / "last" / "w2v2-tiny-ctc"))
+        out["run_dir"] = str(run_dir)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m workbench.recipe.broad_run", description=__doc__.split("\n")[0])
+    p.add_argument("stage", choices=["broad-data", "broad", "all"])
+    p.add_argument("--data-dir", type=Path, default=Path("artifacts/broad-data"))
+    p.add_argument("--run-dir", type=Path, default=Path("artifacts/broad-run"))
+    p.add_argument("--blocks", type=int, default=20, help="data blocks (each ~30 min of speech in three sources)")
+    p.add_argument("--steps", type=int, default=None, help=f"training steps (default {BROAD.steps})")
+    p.add_argument("--init-from", type=Path, default=None, help="a Wav2Vec2ForCTC folder to fine-tune")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this long")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--smoke", action="store_true")
+    a = p.parse_args(argv)
+    out = run_broad(a.stage, data_dir=a.data_dir, run_dir=a.run_dir,
+                    blocks=a.blocks, steps=a.steps, init_from=a.init_from, max_minutes=a.max_minutes, seed=a.seed,
+                    threads=a.threads, smoke=a.smoke)
+    print(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

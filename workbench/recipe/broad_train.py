@@ -1,0 +1,350 @@
+"""CTC training with an auxiliary frame-level phoneme loss, over a growing broad data folder.
+
+The model is a plain ``Wav2Vec2ForCTC`` (the wav2vec2-base-960h vocabulary); next to it, and
+never exported, a linear head reads one transformer layer's output and is trained to give
+every 20 ms frame its Kokoro phoneme (:mod:`.frames`).  Loss = CTC + ``aux_weight`` x frame
+cross-entropy (frames of espeak-ng speech, which has no spans, are ignored by the second).
+
+Batches are drawn per step, not per epoch: source by ``weights``, then a run of neighbours in
+length order from a seeded position, so a step's batch follows from (seed, step, rows loaded).
+The manifests are re-read every ``reload_every`` steps, so training starts on the first block
+of data and takes in new blocks as the generator writes them.  Every ``save_every`` steps the
+whole state goes to ``<run>/broad/checkpoint.pt`` (atomically); every ``eval_every`` steps the
+model is decoded greedily on the held-out sets, and the best one (lowest mean CER) is exported
+to ``<run>/broad/best/w2v2-tiny-ctc``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .build import VOCAB, save_model
+from .frames import IGNORE, N_CLASSES, batch_with_targets
+from .train import _save_checkpoint, _text_to_labels
+
+SOURCES = ("kokoro", "splice", "espeak")
+HELD_OUT = ("kokoro-eval", "kokoro-prose")
+
+
+@dataclass
+class BroadConfig:
+    steps: int = 6000
+    batch_size: int = 8
+    max_batch_seconds: float = 32.0
+    lr: float = 5e-4
+    warmup: int = 150
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+    seed: int = 0
+    aux_weight: float = 0.5
+    aux_layer: int = -1  # hidden_states index the phoneme head reads (-1: the last layer, as lm_head)
+    weights: dict = field(default_factory=lambda: {"kokoro": 0.45, "splice": 0.3, "espeak": 0.25})
+    speed_perturb: float = 0.05
+    pad_augment: float = 0.3
+    concat_augment: float = 0.1
+    freeze_feature_encoder: bool = False
+    save_every: int = 100
+    log_every: int = 25
+    eval_every: int = 250
+    reload_every: int = 100
+    max_minutes: float | None = None
+    threads: int | None = 2
+
+
+def _schedule(step: int, cfg: BroadConfig) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak at ``cfg.steps``."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _normalise(audio: np.ndarray) -> np.ndarray:
+    return ((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)).astype(np.float32)
+
+
+class RowStore:
+    """The rows of ``<data>/<source>/manifest.jsonl`` with audio loaded, growing on ``reload()``."""
+
+    def __init__(self, data_dir: Path, sources=SOURCES, *, limit: int | None = None) -> None:
+        self.dir, self.sources, self.limit = Path(data_dir), sources, limit
+        self.rows: dict[str, list[dict]] = {s: [] for s in sources}
+        self._ids: set[str] = set()
+        self.order: dict[str, list[int]] = {}
+        self.reload()
+
+    def reload(self) -> int:
+        """Load rows added since the last call; returns how many."""
+        import soundfile as sf
+
+        added = 0
+        for source in self.sources:
+            manifest = self.dir / source / "manifest.jsonl"
+            if not manifest.exists():
+                continue
+            for line in manifest.read_text(encoding="utf-8").splitlines():
+                if self.limit and len(self.rows[source]) >= self.limit:
+                    break
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line while the generator writes
+                if row["id"] in self._ids:
+                    continue
+                audio, sr = sf.read(str(manifest.parent / row["audio_filepath"]), dtype="float32")
+                if sr != 16_000:
+                    raise ValueError(f"{row['audio_filepath']}: {sr} Hz; the recipe expects 16 kHz")
+                self.rows[source].append({"id": row["id"], "array": _normalise(audio),
+                                          "labels": _text_to_labels(row["text"]), "phones": row.get("phones")})
+                self._ids.add(row["id"])
+                added += 1
+        self.order = {s: sorted(range(len(r)), key=lambda i, r=r: len(r[i]["array"])) for s, r in self.rows.items()}
+        return added
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+    def hours(self) -> float:
+        return sum(len(x["array"]) for r in self.rows.values() for x in r) / 16_000 / 3600
+
+    def batch(self, rng: np.random.Generator, cfg: BroadConfig) -> list[dict]:
+        """One batch: a source by weight, then length-order neighbours from a random start."""
+        have = [s for s in self.sources if self.rows[s] and cfg.weights.get(s, 0) > 0]
+        if not have:
+            raise RuntimeError(f"no training rows under {self.dir}; make data first (workbench.recipe.broad)")
+        p = np.array([cfg.weights[s] for s in have], dtype=float)
+        source = have[int(rng.choice(len(have), p=p / p.sum()))]
+        order, rows = self.order[source], self.rows[source]
+        pos = int(rng.integers(0, len(order)))
+        out: list[dict] = []
+        for i in order[pos:] + order[:pos][::-1]:
+            width = max([len(rows[i]["array"])] + [len(r["array"]) for r in out]) / 16_000
+            if out and (len(out) >= cfg.batch_size or width * (len(out) + 1) > cfg.max_batch_seconds):
+                break
+            out.append(rows[i])
+        return out
+
+
+def held_out_sets(names=HELD_OUT) -> dict[str, list[dict]]:
+    """The committed held-out sets (``datasets/<name>``) that exist, audio loaded."""
+    import soundfile as sf
+
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    out = {}
+    for name in names:
+        manifest = root / name / "manifest.jsonl"
+        if not manifest.exists():
+            continue
+        rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for r in rows:
+            r["array"] = _normalise(sf.read(str(manifest.parent / r["audio_filepath"]), dtype="float32")[0])
+        out[name] = rows
+    return out
+
+
+def _reference(text: str) -> str:
+    return " ".join("".join(c if c.isalpha() or c == "'" else " " for c in text.upper()).split())
+
+
+def greedy_scores(model, sets: dict[str, list[dict]]) -> dict[str, dict]:
+    """Greedy WER and CER per held-out set (one utterance at a time, no padding)."""
+    import jiwer
+    import torch
+
+    inverse = {v: k for k, v in VOCAB.items()}
+    was_training = model.training
+    model.eval()
+    out = {}
+    with torch.no_grad():
+        for name, rows in sets.items():
+            refs, hyps = [], []
+            for r in rows:
+                ids = model(torch.from_numpy(r["array"])[None]).logits[0].argmax(-1).tolist()
+                chars = [inverse[i] for k, i in enumerate(ids) if i != 0 and (k == 0 or i != ids[k - 1])]
+                hyps.append(" ".join("".join(c for c in chars if len(c) == 1).replace("|", " ").split()))
+                refs.append(_reference(r["text"]))
+            hyps = [h or "_" for h in hyps]
+            out[name] = {"wer": round(jiwer.wer(refs, hyps), 4), "cer": round(jiwer.cer(refs, hyps), 4)}
+    model.train(was_training)
+    return out
+
+
+class BroadTrainer:
+    """Resumable CTC + auxiliary phoneme-frame training (see the module docstring)."""
+
+    def __init__(self, data_dir: Path, run_dir: Path, cfg: BroadConfig, *, init_from: Path | None = None,
+                 row_limit: int | None = None, held_out: dict | None = None) -> None:
+        import torch
+
+        self.cfg, self.dir = cfg, Path(run_dir) / "broad"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.store = RowStore(data_dir, limit=row_limit)
+        self.model = self._make_model(init_from)
+        if cfg.freeze_feature_encoder:
+            self.model.freeze_feature_encoder()
+        self.aux = torch.nn.Linear(self.model.config.hidden_size, N_CLASSES)
+        params = [p for p in self.model.parameters() if p.requires_grad] + list(self.aux.parameters())
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), eps=1e-6)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _schedule(s, cfg))
+        self.step, self.elapsed, self.log, self.best = 0, 0.0, [], None
+        self._start = time.time()
+        self.held_out = held_out_sets() if held_out is None else held_out
+        ckpt = self.dir / "checkpoint.pt"
+        if ckpt.exists():
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file, written below
+            self.model.load_state_dict(state["model"])
+            self.aux.load_state_dict(state["aux"])
+            self.opt.load_state_dict(state["opt"])
+            self.sched.load_state_dict(state["sched"])
+            self.step, self.elapsed, self.log, self.best = state["step"], state["elapsed"], state["log"], state["best"]
+
+    def _make_model(self, init_from: Path | None):
+        import torch
+        from transformers import Wav2Vec2ForCTC
+
+        from .build import new_model
+
+        if init_from is None:
+            return new_model("ctc", seed=self.cfg.seed)
+        torch.manual_seed(self.cfg.seed)
+        model = Wav2Vec2ForCTC.from_pretrained(str(init_from), ctc_loss_reduction="mean", ctc_zero_infinity=True)
+        if model.config.vocab_size != len(VOCAB):
+            raise ValueError(f"{init_from} has {model.config.vocab_size} output tokens; the recipe needs the "
+                             f"{len(VOCAB)}-token wav2vec2-base-960h vocabulary")
+        return model
+
+    def loss(self, rows: list[dict]):
+        """CTC loss + ``aux_weight`` x frame cross-entropy for one batch; returns (loss, log fields)."""
+        import torch
+
+        rng = np.random.default_rng([self.cfg.seed, self.step, 1])
+        x, labels, targets = batch_with_targets(rows, self.cfg, rng)
+        y = torch.full((len(labels), max(len(l) for l in labels)), -100, dtype=torch.long)
+        for k, l in enumerate(labels):
+            y[k, : len(l)] = torch.tensor(l)
+        out = self.model(x, labels=y, output_hidden_states=True)
+        logits = self.aux(out.hidden_states[self.cfg.aux_layer])
+        n = min(logits.shape[1], targets.shape[1])
+        aux = torch.nn.functional.cross_entropy(logits[:, :n].reshape(-1, logits.shape[-1]),
+                                                targets[:, :n].reshape(-1), ignore_index=IGNORE)
+        if not torch.isfinite(aux):  # a batch of espeak rows only: nothing to classify
+            aux = logits.sum() * 0.0
+        return out.loss + self.cfg.aux_weight * aux, {"ctc": round(float(out.loss.detach()), 4),
+                                                      "aux": round(float(aux.detach()), 4)}
+
+    def save(self) -> None:
+        _save_checkpoint(self.dir / "checkpoint.pt", {
+            "model": self.model.state_dict(), "aux": self.aux.state_dict(), "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(), "step": self.step, "elapsed": self.elapsed, "log": self.log,
+            "best": self.best, "config": asdict(self.cfg)})
+        (self.dir / "log.json").write_text(json.dumps(self.log, indent=1))
+
+    def export(self, folder: Path) -> Path:
+        """The plain ``Wav2Vec2ForCTC`` (no auxiliary head) in Hugging Face format, with the log."""
+        self.model.eval()
+        save_model(self.model, Path(folder), kind="ctc")
+        (Path(folder) / "training_log.json").write_text(json.dumps(self.log, indent=1))
+        self.model.train()
+        return Path(folder)
+
+    def evaluate(self) -> dict:
+        """Held-out greedy scores; exports the model when its mean CER is the best so far."""
+        scores = greedy_scores(self.model, self.held_out)
+        entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
+                 "hours": round(self.store.hours(), 3)}
+        if scores:
+            mean_cer = float(np.mean([s["cer"] for s in scores.values()]))
+            entry["mean_cer"] = round(mean_cer, 4)
+            if self.best is None or mean_cer < self.best["mean_cer"]:
+                self.best = {"step": self.step, "mean_cer": round(mean_cer, 4), **scores}
+                self.log.append(entry)
+                self.export(self.dir / "best" / "w2v2-tiny-ctc")
+                entry = None
+        if entry is not None:
+            self.log.append(entry)
+        print(json.dumps(self.log[-1]), flush=True)
+        return scores
+
+    def minutes(self) -> float:
+        """Training wall time so far (this process and the runs it resumes)."""
+        return (self.elapsed + time.time() - self._start) / 60
+
+    def run(self) -> bool:
+        """Train to ``cfg.steps`` (True) or until ``max_minutes`` (False; resume later)."""
+        import torch
+
+        cfg = self.cfg
+        self._start = time.time()
+        if self.step == 0 and self.held_out:
+            self.evaluate()  # the starting point, as the first row of the experiment table
+        self.model.train()
+        while self.step < cfg.steps:
+            if self.step and self.step % cfg.reload_every == 0:
+                self.store.reload()
+            rows = self.store.batch(np.random.default_rng([cfg.seed, self.step]), cfg)
+            loss, extra = self.loss(rows)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for g in self.opt.param_groups for p in g["params"]]
+            grad = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            if math.isfinite(grad):
+                self.opt.step()
+            self.sched.step()
+            self.step += 1
+            minutes = self.minutes()
+            if self.step % cfg.log_every == 0 or self.step == 1:
+                entry = {"step": self.step, "loss": round(float(loss.detach()), 4), **extra, "grad": round(grad, 3),
+                         "lr": self.sched.get_last_lr()[0], "minutes": round(minutes, 2), "batch": len(rows)}
+                self.log.append(entry)
+                print(json.dumps(entry), flush=True)
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                self.evaluate()
+            if self.step % cfg.save_every == 0 or self.step == cfg.steps or (
+                    cfg.max_minutes and minutes > cfg.max_minutes):
+                self.elapsed += time.time() - self._start
+                self._start = time.time()
+                self.save()
+                if cfg.max_minutes and minutes > cfg.max_minutes:
+                    return False
+        return True
+
+
+def export_checkpoint(run_dir: Path, folder: Path, *, which: str = "best") -> Path:
+    """Write the ``best`` (lowest mean held-out CER) or ``last`` saved model of a broad run as a plain
+    ``Wav2Vec2ForCTC`` folder, with the run's whole log as ``training_log.json``.
+
+    Reads only files (works while the run goes on): ``best`` is the folder the run exported,
+    ``last`` the weights in ``checkpoint.pt``.
+    """
+    import shutil
+
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    broad = Path(run_dir) / "broad"
+    best = broad / "best" / "w2v2-tiny-ctc"
+    if not (broad / "checkpoint.pt").exists() or not best.exists():
+        raise FileNotFoundError(f"{broad} has no checkpoint yet; start the run first (python -m "
+                                "workbench.recipe.broad_run broad ...)")
+    folder = Path(folder)
+    if which == "best":
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(best, folder)
+    elif which == "last":
+        state = torch.load(broad / "checkpoint.pt", map_location="cpu", weights_only=False)
+        model = Wav2Vec2ForCTC(Wav2Vec2Config.from_pretrained(str(best)))
+        model.load_state_dict(state["model"])
+        save_model(model.eval(), folder, kind="ctc")
+    else:
+        raise ValueError(f"which={which!r}; choose best or last")
+    (folder / "training_log.json").write_text((broad / "log.json").read_text())
+    return folder
