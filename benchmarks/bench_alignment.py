@@ -26,7 +26,6 @@ Sections (issue #4 "done when", issue #9 part 2):
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

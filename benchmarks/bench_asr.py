@@ -63,7 +63,7 @@ def prepare_model(reg, quick: bool, tmp: Path) -> str:
     return "tiny-arch"
 
 
-def speech(seconds: float, utterances) -> "np.ndarray":
+def speech(seconds: float, utterances):
     """``seconds`` of real speech: eval utterances back to back (content does not change speed)."""
     import numpy as np
 

@@ -160,7 +160,7 @@ def bench_profile(report: Report, reg, voice: str, text: str) -> None:
             per_node[e["name"][:-len("_kernel_time")]] += e["dur"]
             shapes[e["name"][:-len("_kernel_time")]] = e["args"].get("input_type_shape")
     total = sum(per_op.values())
-    graph = onnx.load(str(model.path), load_external_data=False)
+    graph = onnx.load(str(model.path), load_external_data=False).graph
     dims = {i.name: list(i.dims) for i in graph.initializer}
     ops = conv_us = 0
     for node in graph.node:

@@ -151,7 +151,7 @@ _PROMPTS = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
 def _run_all(page) -> None:
     """Run every cell (Run > Run All Cells) and wait until none is running or queued; a cell that
     raised stops the run, and the assertion then shows its traceback."""
-    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-editor").first.click()  # focus a code cell's editor
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
     page.wait_for_function(f"() => ({_PROMPTS})().some(t => /\\[(\\*|\\d+)\\]/.test(t))", timeout=60_000)

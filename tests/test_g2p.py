@@ -49,7 +49,7 @@ def test_sources_and_flags_from_misaki_tokens():
     assert toks[5].unknown_symbols == "Ø" and "Ø" in toks[5].flag
     assert "ɹ" not in toks[1].unknown_symbols
     # Kokoro's phoneme string: unresolved words vanish (unk=''), the rest joined by their whitespace
-    assert tokens_to_ps(toks) == f"ðə blˈɔɹf  ˌIv hæf kˈOkəɹØ."
+    assert tokens_to_ps(toks) == "ðə blˈɔɹf  ˌIv hæf kˈOkəɹØ."
 
 
 def test_token_flag_for_a_silent_symbol():

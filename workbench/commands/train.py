@@ -9,7 +9,10 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="build the demo checkpoints (Kokoro speech -> pretraining -> CTC)")
-    p.add_argument("--stage", choices=["data", "pretrain", "ctc", "all", "card"], default="all")
+    p.add_argument("--stage", choices=["data", "pretrain", "ctc", "all", "card", "broad-data", "broad"], default="all",
+                   help="broad-data / broad: the broad-vocabulary speech and the CTC + phoneme-frame training "
+                        "(workbench/recipe/broad_run.py)")
+    p.add_argument("--blocks", type=int, default=20, help="broad-data: seeded blocks (~30 min of speech each)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/recipe"), help="checkpoints and logs (resumable)")
     p.add_argument("--data-dir", type=Path, default=None, help="training speech (default: RUN_DIR/data)")
     p.add_argument("--n-train", type=int, default=1600, help="training sentences to synthesize")
@@ -38,6 +41,17 @@ def run(args: argparse.Namespace) -> int:
         write_cards(figures, checkpoints=default_export_dir(), history=SHIPPED_HISTORY)
         print(json.dumps({k: figures[k] for k in ("ctc", "alignment")}, indent=1))
         print(f"wrote {default_export_dir()}/*/README.md and metrics.json")
+        return 0
+    if args.stage in ("broad-data", "broad"):
+        from ..recipe.broad_run import run_broad
+        from ..recipe.broad_train import export_checkpoint
+
+        out = run_broad(args.stage, data_dir=args.data_dir or Path("artifacts/broad-data"),
+                        run_dir=args.run_dir, blocks=args.blocks, steps=args.ctc_steps, init_from=args.init_from,
+                        max_minutes=args.max_minutes, smoke=args.smoke)
+        if args.stage == "broad" and args.export and not args.smoke:
+            out["exported_to"] = str(export_checkpoint(args.run_dir, default_export_dir() / "w2v2-tiny-ctc"))
+        print(json.dumps(out, indent=1, default=str))
         return 0
     run_dir = Path(tempfile.mkdtemp(prefix="wb-smoke-")) if args.smoke else args.run_dir
     data_dir = args.data_dir or run_dir / "data"

@@ -106,12 +106,14 @@ def default_specs() -> list[ModelSpec]:
         ModelSpec(
             name="w2v2-tiny-ctc", kind="ctc", source="package", location="w2v2-tiny-ctc",
             aliases=("demo-ctc", "tiny-ctc"), license="Apache-2.0",
-            description="the project's own small CTC checkpoint (wav2vec2-base-960h vocabulary), trained on Kokoro speech",
+            description="demo model trained on synthetic speech only: the project's own small CTC checkpoint "
+                        "(wav2vec2-base-960h vocabulary) trained on Kokoro speech; held-out figures in its card",
         ),
         ModelSpec(
             name="w2v2-tiny", kind="pretraining", source="package", location="w2v2-tiny",
             aliases=("demo-pretraining", "tiny"), license="Apache-2.0",
-            description="the project's own small self-supervised wav2vec2 with a 2 x 320 quantizer",
+            description="demo model trained on synthetic speech only: the project's own small self-supervised "
+                        "wav2vec2 with a 2 x 320 quantizer",
             paired_ctc="w2v2-tiny-ctc",
         ),
         ModelSpec(

@@ -104,7 +104,7 @@ class CodebookPanel(Panel):
         self.model.observe(lambda ch: setattr(self.model_note, "value", model_badges(self.registry, [ch["new"]])),
                            "value")
         self.layout = widgets.VBox([
-            widgets.HTML(f"<h3>Codebook</h3>"),
+            widgets.HTML("<h3>Codebook</h3>"),
             self.model_note,
             widgets.HBox([self.model, self.compare, self.run_button]),
             self.progress_row.box,

@@ -31,8 +31,11 @@ SMOKE_SIZES = BlockSizes(kokoro=2, splice=2, espeak=2)
 
 def run_broad(stage: str, *, data_dir: Path | None = None, run_dir: Path | None = None, blocks: int = 20,
               steps: int | None = None, init_from: Path | None = None, max_minutes: float | None = None,
-              seed: int = 0, threads: int | None = 2, smoke: bool = False) -> dict:
-    """Run ``broad-data``, ``broad`` or ``all`` (both, data first); returns what was done."""
+              seed: int = 0, threads: int | None = 2, smoke: bool = False, **overrides) -> dict:
+    """Run ``broad-data``, ``broad`` or ``all`` (both, data first); returns what was done.
+
+    ``overrides`` replace fields of :data:`BROAD` (e.g. ``lr=1e-3, freeze_feature_encoder=False``).
+    """
     if stage not in ("broad-data", "broad", "all"):
         raise ValueError(f"stage={stage!r}; choose broad-data, broad or all")
     if smoke:
@@ -48,7 +51,7 @@ def run_broad(stage: str, *, data_dir: Path | None = None, run_dir: Path | None 
     if stage in ("broad", "all"):
         if run_dir is None:
             raise ValueError("give run_dir (e.g. artifacts/broad-run)")
-        overrides = {"steps": steps} if steps else {}
+        overrides = {**overrides, **({"steps": steps} if steps else {})}
         if smoke:
             overrides = {"steps": steps or 3, "warmup": 1, "save_every": 2, "log_every": 1, "eval_every": 3,
                          "reload_every": 2}
@@ -70,13 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help=f"training steps (default {BROAD.steps})")
     p.add_argument("--init-from", type=Path, default=None, help="a Wav2Vec2ForCTC folder to fine-tune")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this long")
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {BROAD.lr})")
+    p.add_argument("--warmup", type=int, default=None, help=f"warm-up steps (default {BROAD.warmup})")
+    p.add_argument("--unfreeze", action="store_true", help="train the conv feature encoder too (~1.6x slower)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true")
     a = p.parse_args(argv)
     out = run_broad(a.stage, data_dir=a.data_dir, run_dir=a.run_dir,
                     blocks=a.blocks, steps=a.steps, init_from=a.init_from, max_minutes=a.max_minutes, seed=a.seed,
-                    threads=a.threads, smoke=a.smoke)
+                    threads=a.threads, smoke=a.smoke,
+                    **{k: v for k, v in (("lr", a.lr), ("warmup", a.warmup)) if v is not None},
+                    **({"freeze_feature_encoder": False} if a.unfreeze else {}))
     print(json.dumps(out, indent=1, default=str))
     return 0
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .build import VOCAB, save_model
 from .frames import IGNORE, N_CLASSES, batch_with_targets
-from .train import _save_checkpoint, _text_to_labels
+from .train import _save_checkpoint, _text_to_labels, load_checkpoint
 
 SOURCES = ("kokoro", "splice", "espeak")
 HELD_OUT = ("kokoro-eval", "kokoro-prose")
@@ -199,7 +199,7 @@ class BroadTrainer:
         self.held_out = held_out_sets() if held_out is None else held_out
         ckpt = self.dir / "checkpoint.pt"
         if ckpt.exists():
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file, written below
+            state = load_checkpoint(ckpt)
             self.model.load_state_dict(state["model"])
             self.aux.load_state_dict(state["aux"])
             self.opt.load_state_dict(state["opt"])
@@ -326,7 +326,6 @@ def export_checkpoint(run_dir: Path, folder: Path, *, which: str = "best") -> Pa
     """
     import shutil
 
-    import torch
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
     broad = Path(run_dir) / "broad"
@@ -340,7 +339,7 @@ def export_checkpoint(run_dir: Path, folder: Path, *, which: str = "best") -> Pa
             shutil.rmtree(folder)
         shutil.copytree(best, folder)
     elif which == "last":
-        state = torch.load(broad / "checkpoint.pt", map_location="cpu", weights_only=False)
+        state = load_checkpoint(broad / "checkpoint.pt")
         model = Wav2Vec2ForCTC(Wav2Vec2Config.from_pretrained(str(best)))
         model.load_state_dict(state["model"])
         save_model(model.eval(), folder, kind="ctc")

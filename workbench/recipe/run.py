@@ -6,9 +6,7 @@ it never retrains the shipped checkpoints).
 """
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from dataclasses import replace
 from pathlib import Path
 

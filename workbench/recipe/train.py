@@ -109,6 +109,15 @@ def _schedule(step: int, cfg: TrainConfig) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A resume checkpoint written by :func:`_save_checkpoint` (the recipe's own file: it holds the
+    optimizer and scheduler state, which ``weights_only`` cannot load).  The one place the package
+    unpickles; model weights everywhere else load from safetensors or ``weights_only=True``."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
@@ -140,7 +149,7 @@ class _Loop:
         self.log: list[dict] = []
         ckpt = self.dir / "checkpoint.pt"
         if ckpt.exists():
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file, written above
+            state = load_checkpoint(ckpt)
             self.model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["opt"])
             self.sched.load_state_dict(state["sched"])
