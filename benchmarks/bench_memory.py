@@ -44,9 +44,9 @@ CHILD = textwrap.dedent("""
         except OSError:
             return False
 
-    from workbench.alignment import forced_align
-    from workbench.engine import analyze
-    from workbench.registry import ModelRegistry
+    from workbench.asr.alignment import forced_align
+    from workbench.asr.engine import analyze
+    from workbench.models.registry import ModelRegistry
 
     reg = ModelRegistry()
     reg.register("tiny-random", {model!r})

@@ -36,7 +36,7 @@ SESSION = textwrap.dedent("""
         return {{k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM")}}
 
     import numpy, torch, transformers, onnxruntime  # the libraries a notebook session imports anyway
-    from workbench.registry import ModelRegistry
+    from workbench.models.registry import ModelRegistry
     base = mem()
     reg = ModelRegistry()
     for name, path in {extra!r}:

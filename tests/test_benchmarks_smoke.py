@@ -25,8 +25,10 @@ def test_run_all_quick_writes_merged_results(tmp_path):
     assert metrics["fp32 matmul peak (torch.mm)"]["value"] > 0
     # the FLOP formula agrees with torch's own counter on the layers it can see
     assert abs(metrics["FLOP count check (1 s clip)"]["value"] - 1.0) < 0.01
-    # the engine's transcripts are the pipeline's on one-clip-per-call (the same computation)
-    assert "identical transcripts: 100%" in metrics["engine, one clip per call"]["note"]
+    # the engine's transcripts are the pipeline's on one-clip-per-call (the same computation), and the
+    # default (exact) path's too
+    assert "identical transcripts: 100%" in metrics["engine, one clip per call (eager torch)"]["note"]
+    assert "identical transcripts: 100%" in metrics["engine default: one clip per call, cached ONNX fp32"]["note"]
     assert metrics["onnx fp32 speed"]["ratio"] > 0 and "identical transcripts 100%" in metrics["onnx fp32 speed"]["note"]
     scoring = {r["metric"]: r for r in merged["benchmarks"]["bench_scoring"]["rows"]}
     assert any("equals jiwer's" in (r["note"] or "") for r in scoring.values())

@@ -1,5 +1,5 @@
-"""Comparative evaluation reports (workbench.reporting, `workbench report`) and manifest word timings
-(workbench.reference_timing), on the random tiny checkpoints and real Kokoro-eval audio."""
+"""Comparative evaluation reports (workbench.reports.evaluation, `workbench report`) and manifest word timings
+(workbench.asr.reference_timing), on the random tiny checkpoints and real Kokoro-eval audio."""
 from __future__ import annotations
 
 import json

@@ -89,7 +89,7 @@ def test_trained_model_understands_kokoro(shared_registry, eval_corpus):
 
 @requires_kokoro_assets
 @pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
-                    reason="Resemblyzer not installed (optional: see workbench.quality)")
+                    reason="Resemblyzer not installed (optional: see workbench.tts.quality)")
 def test_speaker_similarity_separates_the_voices(rt, shared_registry):
     from workbench.tts.quality import speaker_similarity
 

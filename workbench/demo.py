@@ -294,7 +294,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
 
 
 def demo_report(result: DemoResult):
-    """One :class:`~workbench.report.Report` of whatever the demo's steps computed (failed steps listed)."""
+    """One :class:`~workbench.reports.report.Report` of whatever the demo's steps computed (failed steps listed)."""
     from .reports.report import Report
 
     v = result.values

@@ -1,6 +1,6 @@
 """CTC alignments of one utterance: forced (Viterbi over the reference) and greedy (what the model emitted).
 
-Both read the cached emissions of an :class:`~workbench.engine.UtteranceAnalysis`; neither runs
+Both read the cached emissions of an :class:`~workbench.asr.engine.UtteranceAnalysis`; neither runs
 the model again::
 
     a = wb.analyze(corpus, "w2v2-tiny-ctc")["eval-00000"]
@@ -20,7 +20,7 @@ arithmetic mean of its characters' posteriors, so every letter counts once howev
 held (a long vowel does not outvote a misheard consonant); ``min_confidence`` is its weakest
 letter.  Words under ``confidence_threshold`` (default 0.5) are flagged ``low_confidence``.
 
-Text.  The reference goes through :func:`workbench.normalize.default_normalizer` (upper case,
+Text.  The reference goes through :func:`workbench.scoring.normalize.default_normalizer` (upper case,
 digits spelled out, punctuation removed, accents stripped) with its alphabet filter switched
 off, so every character that still is not in the model's vocabulary is *reported* in
 :attr:`Alignment.unmapped` instead of vanishing: :class:`AlignmentError` unless

@@ -7,7 +7,7 @@
   inserted word in the greedy alignment (or, for a hypothesis that is not the model's own
   transcript, the gap between the neighbouring reference words).
 * :func:`word_confidences` / :func:`calibration`: word confidence (mean character posterior,
-  see :mod:`workbench.alignment`) against correctness over a corpus, in equal-width bins, with
+  see :mod:`workbench.asr.alignment`) against correctness over a corpus, in equal-width bins, with
   the expected calibration error (ECE) and the AUROC of confidence for telling right from
   wrong words.  ``side="hyp"`` rates the words the model emitted (correct = a hit);
   ``side="ref"`` rates the reference words as forced alignment scores them (correct = not

@@ -45,7 +45,7 @@ def reference_words(utterance, normalizer=None) -> list[tuple[str, float, float]
 def compare_word_timings(alignments: "Iterable | Mapping", corpus, *, normalizer=None):
     """One row per matched word: reference (manifest) and CTC start/end seconds and their differences.
 
-    ``alignments``: :class:`~workbench.alignment.Alignment` objects (or a mapping id -> Alignment)
+    ``alignments``: :class:`~workbench.asr.alignment.Alignment` objects (or a mapping id -> Alignment)
     of utterances of ``corpus``; utterances without manifest word timings are skipped.
     ``start_diff``/``end_diff`` are CTC minus reference (positive: the alignment is later).
     """

@@ -2,7 +2,7 @@
 
 An utterance whose analysis failed (bad audio, ...) stays in the tables as an error row and
 is left out of the figures; every other utterance is still scored.  With two or more models
-the result also holds :func:`~workbench.compare.compare_systems` of them (first = baseline).
+the result also holds :func:`~workbench.scoring.compare.compare_systems` of them (first = baseline).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class Evaluation:
         return "".join(parts)
 
     def report(self, *, title: str | None = None, worst: int = 10, audio: int = 3):
-        """A :class:`~workbench.report.Report`: figures, tables, the ``worst`` utterances with
+        """A :class:`~workbench.reports.report.Report`: figures, tables, the ``worst`` utterances with
         diffs (``audio`` of them with a player), error rows, provenance."""
         from ..reports.evaluation import evaluation_report
 
@@ -119,7 +119,7 @@ def evaluate(corpus, models: str | list[str] | tuple[str, ...] = "w2v2-tiny-ctc"
 
     ``on_progress(done, total)`` is called as utterances finish (total = utterances x models);
     when given, the corpus is analysed in slices of ``progress_step`` utterances.  Other
-    keywords go to :func:`workbench.engine.analyze` (``batch_size``, ``device``, ``dtype``...),
+    keywords go to :func:`workbench.asr.engine.analyze` (``batch_size``, ``device``, ``dtype``...),
     except the decoding options: ``decoder="beam"``, ``lm=`` (a registry name such as ``demo-lm`` or
     an ARPA/KenLM file), ``beam_width``, ``alpha``, ``beta``, ``unigrams``, ``hotwords``
     (:mod:`workbench.asr.decoding`); the scores are then those of the beam transcripts.

@@ -6,7 +6,7 @@
     res = run_corpus(corpus, "w2v2-tiny-ctc", "runs/tiny-eval", executor=client)   # Dask
 
 The corpus is cut into fixed *chunks* of ``chunk_size`` consecutive utterances (one
-:func:`workbench.engine.analyze` call, one executor task) inside *shards* of ``shard_size``
+:func:`workbench.asr.engine.analyze` call, one executor task) inside *shards* of ``shard_size``
 utterances (one file).  Chunk boundaries depend only on corpus positions, so a resumed or
 distributed run batches every utterance with the same neighbours as an uninterrupted local
 run and gets identical results.  The run folder::
@@ -31,7 +31,7 @@ capability) stop a run, and the rows written so far stay.
 
 With ``executor`` (a ``distributed.Client`` or any ``concurrent.futures.Executor``) chunks run
 as tasks of :func:`compute_chunk`; each worker process loads the model through its own
-:func:`~workbench.registry.default_registry` from a :class:`ModelRef` (name + where the files
+:func:`~workbench.models.registry.default_registry` from a :class:`ModelRef` (name + where the files
 are), never from a pickled model.  A task that fails as a whole (a worker killed by the
 out-of-memory killer) is retried utterance by utterance, and an utterance whose own task
 fails becomes an error row.
@@ -236,7 +236,7 @@ class RunResult:
         return pd.DataFrame(flat, columns=cols)
 
     def analyses(self):
-        """The stored analyses (task "analyze") as an :class:`~workbench.engine.AnalysisResult`."""
+        """The stored analyses (task "analyze") as an :class:`~workbench.asr.engine.AnalysisResult`."""
         from ..asr.engine import AnalysisResult, UtteranceAnalysis, _from_arrays
 
         if self.manifest.get("task") != "analyze":
@@ -399,7 +399,7 @@ def run_corpus(corpus, model: str, out_dir: str | os.PathLike, *, task: str = "e
     with ``registry``).  ``shard_size``/``chunk_size``: utterances per shard file / per engine
     call.  ``overwrite``: delete a previous run in ``out_dir`` instead of refusing when the
     arguments differ.  ``on_progress(done, total)`` is called after every chunk.  Other
-    keywords go to :func:`workbench.engine.analyze` (``batch_size``, ``layers``, ``device``...;
+    keywords go to :func:`workbench.asr.engine.analyze` (``batch_size``, ``layers``, ``device``...;
     ``cache`` defaults to False here: the run folder is the cache).  Rows whose input changed
     since they were written (audio path, size or modification time, an array's content, the
     speaker) are recomputed and counted in ``RunResult.changed``.  One run at a time holds the

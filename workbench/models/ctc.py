@@ -70,6 +70,30 @@ def vocab_by_id(tokenizer) -> list[str]:
     return out
 
 
+class ProcessorFacts:
+    """The :class:`CTCBundle` members read from a Hugging Face feature extractor and tokenizer
+    (``self.feature_extractor``, ``self.tokenizer``), shared by every backend that ships them."""
+
+    feature_extractor: object
+    tokenizer: object
+
+    @property
+    def sample_rate(self) -> int:
+        return int(getattr(self.feature_extractor, "sampling_rate", 16000))
+
+    @property
+    def word_delimiter(self) -> str:
+        return getattr(self.tokenizer, "word_delimiter_token", "|") or "|"
+
+    @property
+    def do_normalize(self) -> bool:
+        return bool(getattr(self.feature_extractor, "do_normalize", True))
+
+    @property
+    def uses_attention_mask(self) -> bool:
+        return bool(getattr(self.feature_extractor, "return_attention_mask", False))
+
+
 @dataclass(frozen=True)
 class CharSpan:
     """An emitted token and its frame span [start, end) in the emissions."""

@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CapabilityError, ModelNotAvailableError
-from .ctc import conv_frames, conv_receptive_field, vocab_by_id
+from .ctc import ProcessorFacts, conv_frames, conv_receptive_field, vocab_by_id
 from .specs import ModelSpec
 
 META_KEY = "workbench"
 
 
 @dataclass
-class OnnxCTCBundle:
+class OnnxCTCBundle(ProcessorFacts):
     """An exported CTC model run by onnxruntime, with the attributes the engine reads."""
 
     spec: ModelSpec
@@ -52,10 +52,6 @@ class OnnxCTCBundle:
     @property
     def dtype(self) -> str:
         return str(self.meta.get("dtype", "float32"))
-
-    @property
-    def sample_rate(self) -> int:
-        return int(getattr(self.feature_extractor, "sampling_rate", 16000))
 
     @cached_property
     def frame_stride(self) -> int:
@@ -77,20 +73,8 @@ class OnnxCTCBundle:
         return int(self.meta.get("blank_id", self.tokenizer.pad_token_id or 0))
 
     @property
-    def word_delimiter(self) -> str:
-        return getattr(self.tokenizer, "word_delimiter_token", "|") or "|"
-
-    @property
     def num_layers(self) -> int:
         return int(self.meta["num_layers"])
-
-    @property
-    def do_normalize(self) -> bool:
-        return bool(getattr(self.feature_extractor, "do_normalize", True))
-
-    @property
-    def uses_attention_mask(self) -> bool:
-        return bool(getattr(self.feature_extractor, "return_attention_mask", False))
 
     @cached_property
     def output_names(self) -> list[str]:

@@ -1,7 +1,7 @@
 """Frozen model specs: the catalogue of every model, voice and asset the workbench knows.
 
 A spec is provenance, not a loaded object: name, aliases, kind, where the files come from,
-sample rate, licence and a one-line description.  :mod:`workbench.registry` turns a spec
+sample rate, licence and a one-line description.  :mod:`workbench.models.registry` turns a spec
 into a loaded model.
 """
 from __future__ import annotations

@@ -20,14 +20,14 @@ from .. import settings
 from ..data.audio import pad_batch
 from ..errors import AssetIntegrityError, CapabilityError, ModelNotAvailableError
 from . import assets
-from .ctc import conv_frames, conv_receptive_field, vocab_by_id
+from .ctc import ProcessorFacts, conv_frames, conv_receptive_field, vocab_by_id
 from .specs import ModelSpec
 
 DTYPES = ("float32", "float16", "bfloat16", "int8")
 
 
 @dataclass
-class Wav2Vec2Bundle:
+class Wav2Vec2Bundle(ProcessorFacts):
     """A loaded wav2vec2 model with its feature extractor and (for CTC) tokenizer."""
 
     spec: ModelSpec
@@ -50,10 +50,6 @@ class Wav2Vec2Bundle:
     @property
     def config(self):
         return self.model.config
-
-    @property
-    def sample_rate(self) -> int:
-        return int(getattr(self.feature_extractor, "sampling_rate", 16000))
 
     @cached_property
     def frame_stride(self) -> int:
@@ -78,20 +74,8 @@ class Wav2Vec2Bundle:
         return int(self.config.pad_token_id or 0)
 
     @property
-    def word_delimiter(self) -> str:
-        return getattr(self.tokenizer, "word_delimiter_token", "|") or "|"
-
-    @property
     def num_layers(self) -> int:
         return int(self.config.num_hidden_layers)
-
-    @property
-    def do_normalize(self) -> bool:
-        return bool(getattr(self.feature_extractor, "do_normalize", True))
-
-    @property
-    def uses_attention_mask(self) -> bool:
-        return bool(getattr(self.feature_extractor, "return_attention_mask", False))
 
     def num_frames(self, num_samples: int) -> int:
         """Output frames for an input of ``num_samples`` (the conv arithmetic, exactly)."""

@@ -7,7 +7,7 @@ deletion red, insertion purple, low confidence outlined) — clicking one plays 
 and sets ``panel.selected_word``; the alignment summary and the error table.
 
 State lives on the panel: ``panel.analysis``, ``panel.result`` (the :class:`Alignment`),
-``panel.errors`` (the :func:`~workbench.align_errors.localize_errors` table),
+``panel.errors`` (the :func:`~workbench.asr.alignment_errors.localize_errors` table),
 ``panel.selected_word``, ``panel.segment`` (the audio samples last played).  Analyses come
 from ``engine.analyze`` (cached: switching utterances or modes never reruns the model).
 With a session it follows ``selected_utterance``, ``selected_word`` (e.g. an error clicked in

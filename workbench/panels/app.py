@@ -1,5 +1,5 @@
 """Workbench: the transcribe, alignment, codebook, embedding and synthesis panels in one tabbed
-app over one registry and one :class:`~workbench.session.Session`.
+app over one registry and one :class:`~workbench.panels.session.Session`.
 
 The panels link only through the session; the app adds what no single panel can know:
 

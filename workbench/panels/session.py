@@ -144,7 +144,7 @@ class Session:
             self.highlight_frames = None
 
     def add_utterance(self, utterance, *, select: bool = True) -> None:
-        """Add ``utterance`` (a :class:`~workbench.corpus.Utterance`) to the corpus, tell the
+        """Add ``utterance`` (a :class:`~workbench.data.corpus.Utterance`) to the corpus, tell the
         ``corpus`` observers, and select it.  Starts an in-memory corpus when there is none."""
         from ..data.corpus import Corpus
 

@@ -6,8 +6,8 @@ from the voice, US or GB); Synthesize.  Shows the audio player, the token/phonem
 the voice map with the current voice (or blend) ringed.  "Transcribe it back" runs a CTC model
 on the audio and shows the word diff and WER; "Send to session" adds the audio (16 kHz) and
 text to ``session.corpus`` as a new utterance and selects it.  ``panel.result`` is the
-:class:`~workbench.synthesis.SynthesisResult`, ``panel.roundtrip`` the
-:class:`~workbench.roundtrip.RoundTripResult`.  With a session, the voice dropdown follows and
+:class:`~workbench.tts.synthesis.SynthesisResult`, ``panel.roundtrip`` the
+:class:`~workbench.tts.roundtrip.RoundTripResult`.  With a session, the voice dropdown follows and
 writes ``session.tts_voice``.
 """
 from __future__ import annotations

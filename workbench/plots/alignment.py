@@ -242,7 +242,7 @@ def _audio_for(alignment, audio):
 def plot_waveform(alignment, *, audio=None, ax=None, level: str = "word", time_range=None, errors=None):
     """The waveform with word (``level="word"``) or character (``"char"``) segments shaded.
 
-    ``errors``: a :func:`workbench.align_errors.localize_errors` table; reference words are
+    ``errors``: a :func:`workbench.asr.alignment_errors.localize_errors` table; reference words are
     then coloured by their WER operation and insertions drawn where the model put them.
     The amplitude axis is the whole utterance's (+-1.5 x its peak) also when zoomed, so a
     zoom onto silence shows silence, not magnified noise.
@@ -354,7 +354,7 @@ def plot_word_confidence(alignment, *, ax=None, threshold: float | None = None, 
 
 
 def plot_reliability(table, *, ax=None):
-    """Reliability diagram of :func:`workbench.align_errors.calibration`: accuracy per confidence bin."""
+    """Reliability diagram of :func:`workbench.asr.alignment_errors.calibration`: accuracy per confidence bin."""
     fig, ax = axes(ax, (4.2, 4.0))
     t = table[table["words"] > 0]
     ax.plot([0, 1], [0, 1], ls="--", color="#9e9e9e", lw=1, label="perfect calibration")

@@ -74,7 +74,7 @@ def _spans(ax, result, *, phonemes: bool, max_phoneme_labels: int, dark: bool) -
 
 def plot_timings(result, *, ax=None, kind: str = "waveform", phonemes: bool = True, max_phoneme_labels: int = 160,
                  n_fft: int = 1024, hop_length: int = 240):
-    """The audio of a :class:`~workbench.synthesis.SynthesisResult` with word spans (shaded, flagged
+    """The audio of a :class:`~workbench.tts.synthesis.SynthesisResult` with word spans (shaded, flagged
     words red, labels on top), phoneme boundaries (grey lines, symbols at the bottom) and chunk joins
     (red dashed).  ``kind``: ``"waveform"``, ``"spectrogram"`` or ``"both"`` (two stacked axes; pass a
     pair as ``ax`` or none)."""

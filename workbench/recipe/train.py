@@ -115,7 +115,7 @@ def load_checkpoint(path: Path) -> dict:
     unpickles; model weights everywhere else load from safetensors or ``weights_only=True``."""
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)  # our own file (see above)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:

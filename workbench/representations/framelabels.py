@@ -4,9 +4,9 @@ Representation analyses (codes vs characters, embeddings, probes) need to know w
 character each 20 ms frame belongs to.  :func:`frame_labels_for` reads a cached CTC analysis
 (it never runs the model) and labels every frame with the token the CTC alignment puts there
 (``""`` for blank, ``|`` for the word delimiter) and the word around it: the forced
-alignment of the reference text (:func:`workbench.alignment.forced_align`) when the
+alignment of the reference text (:func:`workbench.asr.alignment.forced_align`) when the
 utterance has a reference that fits, otherwise the greedy spans of what the model emitted
-(:func:`workbench.alignment.greedy_alignment`).  ``source`` says which, ``note`` why.
+(:func:`workbench.asr.alignment.greedy_alignment`).  ``source`` says which, ``note`` why.
 
 A pretraining model and its paired CTC model share the 320-sample stride, so their frames
 correspond one to one; :func:`paired_labels` checks the lengths and trims to the shorter.

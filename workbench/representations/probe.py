@@ -170,7 +170,7 @@ def layer_probe(analyses, *, labels=None, layers=None, test_fraction: float = 0.
                 include_blank: bool = False, alpha: float = 1.0, min_class_frames: int = 1) -> ProbeResult:
     """Per layer, a ridge classifier from frame vector to aligned char, scored on held-out utterances.
 
-    ``labels`` as in :func:`workbench.embeddings.frame_table` (None: the analyses are a CTC
+    ``labels`` as in :func:`workbench.representations.embeddings.frame_table` (None: the analyses are a CTC
     model's own).  ``include_blank=False`` (default) probes only frames the alignment gives
     a char (the word delimiter included): CTC alignments are mostly blank, and with blanks
     the probe would mostly learn blank vs non-blank.

@@ -1,13 +1,13 @@
 """WER/CER scoring with jiwer 4: per utterance, per corpus, per speaker, with aligned diffs.
 
 ``score_corpus(references, hypotheses)`` normalises both sides (default: the
-wav2vec2-base-960h alphabet, see :mod:`workbench.normalize`; each distinct text once), aligns
+wav2vec2-base-960h alphabet, see :mod:`workbench.scoring.normalize`; each distinct text once), aligns
 them exactly as ``jiwer.process_words`` / ``process_characters`` do (jiwer 4's transforms and
 the rapidfuzz Levenshtein operations it calls, without its per-call validation) and keeps the
 alignment so every figure can be explained down to the word; jiwer ``AlignmentChunk`` lists
 and the bootstrap intervals are made when first asked for.
 
-Conventions (the same as NIST sclite, whose counts :mod:`workbench.sclite` checks):
+Conventions (the same as NIST sclite, whose counts :mod:`workbench.scoring.sclite` checks):
 
 - pooled WER = (S + D + I) / N over all scored utterances, N = reference words; the mean of
   per-utterance WERs is shown next to it (it weights short utterances more);
@@ -20,7 +20,7 @@ Conventions (the same as NIST sclite, whose counts :mod:`workbench.sclite` check
   characters outside the alphabet dropped and listed in the row's note).
 
 ``compare_systems`` (paired tests) and ``evaluate`` (engine + scoring) live in
-:mod:`workbench.compare` and :mod:`workbench.evaluation` and are re-exported here.
+:mod:`workbench.scoring.compare` and :mod:`workbench.evaluation` and are re-exported here.
 """
 from __future__ import annotations
 
@@ -408,7 +408,7 @@ def score_corpus(references: Mapping[str, str | None], hypotheses: Mapping[str, 
                  seed: int = 0, provenance: dict | None = None) -> CorpusScore:
     """Score hypotheses against references (both keyed by utterance id).
 
-    ``normalizer``: a :class:`~workbench.normalize.Normalizer`, ``"default"`` (model alphabet),
+    ``normalizer``: a :class:`~workbench.scoring.normalize.Normalizer`, ``"default"`` (model alphabet),
     ``"raw"`` (whitespace only) or any ``str -> str`` callable.  ``errors``: per-id failure
     messages (e.g. from the analysis engine); those rows are kept but not scored.  The raw
     (whitespace-only) WER is computed alongside.  ``n_boot``/``seed``: the bootstrap of

@@ -10,7 +10,7 @@ normaliser).  It reports:
   are counted separately: a word Kokoro never said is not the recogniser's fault;
 * ``flagged`` — each flagged word, what the recogniser made of it (equal/substitute/delete);
 * ``timing`` — per word, Kokoro's predicted start/end (from its durations) against the start/end
-  from CTC forced alignment (:func:`workbench.alignment.forced_align`) of the synthesized audio;
+  from CTC forced alignment (:func:`workbench.asr.alignment.forced_align`) of the synthesized audio;
   ``per_voice`` has the mean absolute start and end difference per voice.
 
 The Kokoro times come from the 24 kHz audio and the CTC times from its 16 kHz resampling: the
@@ -204,7 +204,7 @@ def _timing(syntheses: Mapping[str, SynthesisResult], analysis, norm):
     try:
         from ..asr.alignment import forced_align
     except ImportError:
-        return None, "timing cross-check skipped: workbench.alignment is not available"
+        return None, "timing cross-check skipped: workbench.asr.alignment is not available"
     rows, failures = [], []
     for uid, r in syntheses.items():
         item = analysis[uid]

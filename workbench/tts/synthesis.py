@@ -1,6 +1,6 @@
 """Kokoro synthesis with phoneme and word timings, chunked and streamed like Kokoro's pipeline.
 
-The text is split at newlines, phonemized with misaki (:mod:`workbench.g2p`) and cut into
+The text is split at newlines, phonemized with misaki (:mod:`workbench.models.g2p`) and cut into
 chunks of at most 510 phoneme characters exactly as Kokoro's ``KPipeline.en_tokenize`` does:
 tokens are added until the next one would overflow, then the chunk is cut after the last
 sentence mark (``!.?…``), else clause mark (``:;``), else comma or dash (``,—``) that leaves
@@ -14,7 +14,7 @@ most 1.5x the previous) so playback starts quickly; :func:`synthesize` keeps Kok
 
 Each chunk runs the ONNX graph once with the style row Kokoro's reference picks,
 ``pack[len(phonemes) - 1]`` (the phoneme string's length, characters the vocabulary lacks
-included, so it can differ from the token count: see :mod:`workbench.parity`).  The graph's
+included, so it can differ from the token count: see :mod:`workbench.tts.parity`).  The graph's
 own per-token durations (frames of 600 samples at 24 kHz) give phoneme and word times;
 ``sum(durations) * 600 == len(audio)`` holds chunk by chunk, and chunk ``k`` starts where
 chunks ``0..k-1`` end (offsets are kept in samples, so they do not drift).
@@ -524,7 +524,7 @@ def synthesize(text: str, voice: str | dict[str, float] | Voice = "af_heart", *,
                          chunk_limit=chunk_limit, first_chunk=None))
     if not chunks or all(set(c.phonemes) <= _PUNCT_ONLY for c in chunks):
         raise TextError(f"{text[:60]!r} has nothing Kokoro can say (only punctuation, unresolved words or "
-                        "symbols outside its vocabulary); check the token table with workbench.g2p.phonemize")
+                        "symbols outside its vocabulary); check the token table with workbench.models.g2p.phonemize")
     result = SynthesisResult(text=text, voice=style_voice.name, speed=float(speed), language=lang, chunks=chunks,
                              notes=notes, model_revision=reg.get("kokoro-82m").revision,
                              voice_weights=_weights_of(voice))
