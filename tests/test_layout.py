@@ -3,8 +3,8 @@
 The stack (README, "Layout"): base modules (``errors``, ``settings``, ``provenance``) < ``data`` <
 ``models`` < ``plots`` < ``scoring`` < ``asr`` < ``representations`` < ``tts`` < ``reports`` <
 ``evaluation`` < ``recipe`` < ``panels`` < ``demo`` < ``commands`` < ``cli``.  Imports inside a
-function count too: a lazy import that runs up is still a dependency that runs up.  Imports
-under ``if TYPE_CHECKING:`` are annotations only and never run, so they do not count.
+function count too: a lazy import that runs up is still a dependency that runs up, and so do
+imports under ``if TYPE_CHECKING:`` (a type-only circle is still a circle in the design).
 """
 from __future__ import annotations
 
@@ -31,13 +31,7 @@ def _imports(path: Path) -> set[str]:
     me = _module(path).split(".")
     package = me if path.name == "__init__.py" else me[:-1]
     found: set[str] = set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                   and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
-                   for stmt in block.body for n in ast.walk(stmt)}
-    for node in ast.walk(tree):
-        if id(node) in typing_only:  # annotations only: never imported at run time
-            continue
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - node.level + 1]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, TextIO
+from typing import Any, Iterable, TextIO
 
 from ..models.assets import atomic_write_bytes
 from ..errors import WorkbenchError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .alignment import Alignment
+#: an :class:`~workbench.asr.alignment.Alignment` (not imported: that module imports this one)
+Alignment = Any
 
 FORMATS = {"textgrid": ".TextGrid", "ctm": ".ctm", "json": ".json"}
 STAR_LABEL = "*"

@@ -444,15 +444,6 @@ def _batches(loaded: list[tuple], opts: Options, sr: int, *, batch_size: int, ma
     return groups
 
 
-def _plan_padding(loaded: list[tuple], opts: Options, sr: int, **kw) -> dict[int, int]:
-    """Corpus index -> padded length for every clip that a batch pads (the widest are left out)."""
-    plan = {}
-    for group in _batches(loaded, opts, sr, **kw):
-        width = max(c[3] for c in group)
-        plan.update({c[0]: width for c in group if c[3] < width})
-    return plan
-
-
 def _to_arrays(entry: UtteranceAnalysis) -> dict[str, np.ndarray]:
     arrays = {"num_samples": np.array(entry.num_samples)}
     if entry.log_probs is not None:
@@ -585,8 +576,12 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
         del audio
 
     # the padded length each clip will run at: None (alone, or the widest of its batch) is exact
-    pad_to = _plan_padding(loaded, opts, sr, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
-                           max_padding=max_padding) if padded_mode else {}
+    groups = _batches(loaded, opts, sr, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
+                      max_padding=max_padding) if padded_mode else []
+    pad_to: dict[int, int] = {}  # the padded length each clip runs at; absent (exact) for the widest
+    for group in groups:
+        width = max(c[3] for c in group)
+        pad_to.update({c[0]: width for c in group if c[3] < width})
     for i, base, utt, num_samples, audio_hash, audio in loaded:
         key = _key(bundle, audio_hash, opts, opts.chunked(num_samples, sr), pad_to=pad_to.get(i),
                    backend=backend_name)
@@ -657,12 +652,11 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
         for j, arrays in zip(batch, outs):
             finish(j, arrays, chunked=False)
 
+    by_index = {j.index: j for j in short}
     if padded_mode:
         # the planned batches, rebuilt whole: a member found in the cache is computed again with
         # the others, so every clip runs at exactly the padded length its key names
-        by_index = {j.index: j for j in short}
-        for group in _batches(loaded, opts, sr, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
-                              max_padding=max_padding):
+        for group in groups:
             if not by_index.keys() & {g[0] for g in group}:
                 continue
             batch = []
@@ -676,15 +670,11 @@ def analyze(source, model: str = "w2v2-tiny-ctc", *, registry: ModelRegistry | N
                     job.refresh_only = True
                 batch.append(job)
             run(batch)
-    else:
-        batch: list[_Job] = []
-        for job in short:
-            if batch and (len(batch) >= batch_size or job.num_samples * (len(batch) + 1) > max_batch_seconds * sr):
-                run(batch)
-                batch = []
-            batch.append(job)
-        if batch:
-            run(batch)
+    else:  # only the clips to compute, batched by the same rule (a mask makes padding invisible)
+        missed = [c for c in loaded if c[0] in by_index]
+        for group in _batches(missed, opts, sr, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
+                              max_padding=None):
+            run([by_index[c[0]] for c in group])
     for job in long:
         try:
             arrays = _forward_chunked(runner, audio_of(job), opts, store, job.layers, job.codes)
