@@ -211,3 +211,59 @@ def test_prose_set_is_held_out_voices_and_sentences_no_generator_makes():
     assert all(len(r["words"]) == len(r["text"].split()) for r in rows)  # Kokoro said every word
     assert not set(PROSE) & set(generate(20_000, seed=101))
     assert len(word_types(PROSE)) > 250
+
+
+# ---------------------------------------------------------------- training over cached conv features
+@needs_assets
+def test_cached_feature_training_matches_the_audio_path_and_keeps_the_encoder(smoke_data, tmp_path):
+    import torch
+
+    from workbench.recipe.broad_train import BroadConfig, greedy_scores
+    from workbench.recipe.build import new_model, save_model
+    from workbench.recipe.feature_train import FeatureTrainer, feature_greedy_scores, forward_frames
+
+    root = smoke_data[0]
+    tiny = save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
+                                num_conv_pos_embeddings=16, mask_time_prob=0.0), tmp_path / "tiny", kind="ctc")
+    held = {"smoke": [dict(r) for r in _rows(root / "kokoro" / "manifest.jsonl")]}
+    import soundfile as sf
+
+    from workbench.recipe.broad_train import _normalise
+
+    for r in held["smoke"]:
+        r["array"] = _normalise(sf.read(str(root / "kokoro" / r["audio_filepath"]), dtype="float32")[0])
+    cfg = BroadConfig(steps=30, lr=3e-3, warmup=1, batch_size=4, max_batch_seconds=60, log_every=1,
+                      eval_every=1000, save_every=30, reload_every=10, aux_weight=1.0,
+                      weights={"kokoro": 0.5, "splice": 0.5},
+                      threads=2)
+    trainer = FeatureTrainer(root, tmp_path, cfg, init_from=tiny, held_out=held)
+    conv_before = {k: v.clone() for k, v in trainer.model.wav2vec2.feature_extractor.state_dict().items()}
+    rows = [r for source in trainer.store.rows.values() for r in source]
+    assert len(rows) == sum(len(_rows(root / s / "manifest.jsonl")) for s in smoke_data[2])
+    assert all(r["feats"].shape == (r["frames"], 32) and "array" not in r for r in rows)
+    for source, stored in trainer.store.rows.items():
+        for r in stored:
+            audio = sf.read(str(root / source / "audio" / f"{r['id']}.flac"), dtype="float32")[0]
+            assert r["frames"] == frames.num_frames(len(audio))
+    # the cached path scores what the audio path scores (float16 features: the same greedy text here)
+    assert feature_greedy_scores(trainer.model, held) == greedy_scores(trainer.model, held)
+    # a padded batch under the frame mask gives each clip what it gets alone
+    trainer.model.eval()
+    a, b = sorted(rows, key=lambda r: r["frames"])[:: len(rows) - 1]
+    feats = torch.zeros(2, b["frames"], 32)
+    mask = torch.zeros(2, b["frames"], dtype=torch.bool)
+    for k, r in enumerate((a, b)):
+        feats[k, : r["frames"]] = torch.from_numpy(r["feats"].astype(np.float32))
+        mask[k, : r["frames"]] = True
+    with torch.no_grad():
+        batched, _ = forward_frames(trainer.model, feats, mask)
+        alone, _ = forward_frames(trainer.model, feats[:1, : a["frames"]], mask[:1, : a["frames"]])
+    assert torch.allclose(batched[0, : a["frames"]], alone[0], atol=1e-4)
+    trainer.model.train()
+    assert trainer.run()
+    losses = [e["loss"] for e in trainer.log if "loss" in e]
+    assert np.mean(losses[-5:]) < 0.7 * losses[0], losses
+    after = trainer.model.wav2vec2.feature_extractor.state_dict()
+    assert all(torch.equal(conv_before[k], after[k]) for k in conv_before)  # the encoder stayed frozen
+    assert trainer.best is not None and (tmp_path / "broad" / "best" / "w2v2-tiny-ctc" / "model.safetensors").exists()

@@ -99,18 +99,31 @@ class RowStore:
                 audio, sr = sf.read(str(manifest.parent / row["audio_filepath"]), dtype="float32")
                 if sr != 16_000:
                     raise ValueError(f"{row['audio_filepath']}: {sr} Hz; the recipe expects 16 kHz")
-                self.rows[source].append({"id": row["id"], "array": _normalise(audio),
-                                          "labels": _text_to_labels(row["text"]), "phones": row.get("phones")})
+                self.rows[source].append(self.prepare({"id": row["id"], "array": _normalise(audio),
+                                                       "labels": _text_to_labels(row["text"]),
+                                                       "phones": row.get("phones")}))
                 self._ids.add(row["id"])
                 added += 1
-        self.order = {s: sorted(range(len(r)), key=lambda i, r=r: len(r[i]["array"])) for s, r in self.rows.items()}
+        self.order = {s: sorted(range(len(r)), key=lambda i, r=r: self.length(r[i])) for s, r in self.rows.items()}
         return added
+
+    def prepare(self, row: dict) -> dict:
+        """What is kept of a loaded row (all of it here; subclasses may encode the audio)."""
+        return row
+
+    def length(self, row: dict) -> int:
+        """A row's length for the length-ordered batches (samples here)."""
+        return len(row["array"])
+
+    def seconds(self, row: dict) -> float:
+        """A row's duration."""
+        return len(row["array"]) / 16_000
 
     def __len__(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
     def hours(self) -> float:
-        return sum(len(x["array"]) for r in self.rows.values() for x in r) / 16_000 / 3600
+        return sum(self.seconds(x) for r in self.rows.values() for x in r) / 3600
 
     def batch(self, rng: np.random.Generator, cfg: BroadConfig) -> list[dict]:
         """One batch: a source by weight, then length-order neighbours from a random start."""
@@ -123,7 +136,7 @@ class RowStore:
         pos = int(rng.integers(0, len(order)))
         out: list[dict] = []
         for i in order[pos:] + order[:pos][::-1]:
-            width = max([len(rows[i]["array"])] + [len(r["array"]) for r in out]) / 16_000
+            width = max([self.seconds(rows[i])] + [self.seconds(r) for r in out])
             if out and (len(out) >= cfg.batch_size or width * (len(out) + 1) > cfg.max_batch_seconds):
                 break
             out.append(rows[i])
@@ -186,8 +199,8 @@ class BroadTrainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.store = RowStore(data_dir, limit=row_limit)
         self.model = self._make_model(init_from)
+        self.store = self._make_store(Path(data_dir), row_limit)
         if cfg.freeze_feature_encoder:
             self.model.freeze_feature_encoder()
         self.aux = torch.nn.Linear(self.model.config.hidden_size, N_CLASSES)
@@ -205,6 +218,9 @@ class BroadTrainer:
             self.opt.load_state_dict(state["opt"])
             self.sched.load_state_dict(state["sched"])
             self.step, self.elapsed, self.log, self.best = state["step"], state["elapsed"], state["log"], state["best"]
+
+    def _make_store(self, data_dir: Path, row_limit: int | None) -> RowStore:
+        return RowStore(data_dir, limit=row_limit)
 
     def _make_model(self, init_from: Path | None):
         import torch

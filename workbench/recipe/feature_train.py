@@ -1,0 +1,179 @@
+"""Broad CTC training over cached conv features: the conv feature encoder frozen, its output
+computed once per utterance, and only the projection + transformer + heads trained.
+
+Why: on a 2-core CPU the raw-waveform conv stack costs about half of every forward pass and
+more of the backward one, and batching raw audio of a group-norm model (no attention mask)
+pads clips with zeros the model never sees at inference.  With the encoder frozen, its
+output for an utterance never changes, so it is computed once (one clip at a time, exactly
+as inference runs it) and kept in memory as float16; a batch pads *frames* under an
+attention mask instead.  Training then runs several times more updates per hour, and a
+clip's training input is the same as its inference input.
+
+The exported model is the same plain ``Wav2Vec2ForCTC`` (the frozen encoder's weights are
+the ones it was initialised with), so :func:`.broad_train.export_checkpoint` and the model
+card apply unchanged.  The loss is the broad stage's: CTC + ``aux_weight`` x frame phoneme
+cross-entropy (:mod:`.frames`), with the same source weighting and seeded batches.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .broad_train import BroadConfig, BroadTrainer, RowStore, _reference
+from .build import VOCAB
+from .frames import IGNORE, SILENCE, frame_targets
+
+
+def conv_features(model, audio: np.ndarray) -> np.ndarray:
+    """The frozen conv encoder's output for one normalised clip, as [frames, channels] float16."""
+    import torch
+
+    with torch.no_grad():
+        out = model.wav2vec2.feature_extractor(torch.from_numpy(audio)[None])
+    return out[0].transpose(0, 1).numpy().astype(np.float16)
+
+
+class FeatureStore(RowStore):
+    """:class:`.broad_train.RowStore` that keeps each row's conv features and frame targets
+    instead of its audio (the audio is dropped once encoded)."""
+
+    def __init__(self, data_dir: Path, model, *, limit: int | None = None) -> None:
+        self.model = model
+        super().__init__(data_dir, limit=limit)
+
+    def prepare(self, row: dict) -> dict:
+        """Encode the audio once (conv features, float16) with its frame targets; drop the audio."""
+        row["feats"] = conv_features(self.model, row.pop("array"))
+        n = row["frames"] = len(row["feats"])
+        row["targets"] = (frame_targets(row["phones"], n) if row.get("phones")
+                          else np.full(n, IGNORE, dtype=np.int64)).astype(np.int8)
+        return row
+
+    def length(self, row: dict) -> int:
+        return row["frames"]
+
+    def seconds(self, row: dict) -> float:
+        return row["frames"] * 0.02
+
+
+def forward_frames(model, feats, mask):
+    """Projection + transformer + CTC head from conv features; returns (ctc logits, last hidden).
+
+    ``mask`` ([batch, frames], bool) marks real frames; padded frames are zeroed and masked
+    out of attention, so each clip sees what it would see alone.
+    """
+    w = model.wav2vec2
+    hidden, _ = w.feature_projection(feats)
+    hidden = w._mask_hidden_states(hidden, attention_mask=mask.long())
+    last = w.encoder(hidden, attention_mask=mask).last_hidden_state
+    return model.lm_head(model.dropout(last)), last
+
+
+class FeatureTrainer(BroadTrainer):
+    """:class:`.broad_train.BroadTrainer` over :class:`FeatureStore` (conv encoder frozen)."""
+
+    def __init__(self, data_dir: Path, run_dir: Path, cfg: BroadConfig, *, init_from: Path | None = None,
+                 row_limit: int | None = None, held_out: dict | None = None) -> None:
+        super().__init__(data_dir, run_dir, cfg, init_from=init_from, row_limit=row_limit, held_out=held_out)
+        for rows in self.held_out.values():
+            for r in rows:
+                r["feats"] = conv_features(self.model, r["array"])
+
+    def _make_model(self, init_from):
+        model = super()._make_model(init_from)
+        model.freeze_feature_encoder()
+        model.wav2vec2.feature_extractor.eval()
+        return model
+
+    def _make_store(self, data_dir: Path, row_limit: int | None) -> FeatureStore:
+        return FeatureStore(data_dir, self.model, limit=row_limit)
+
+    def loss(self, rows: list[dict]):
+        import torch
+        import torch.nn.functional as F
+
+        n = max(r["frames"] for r in rows)
+        feats = torch.zeros(len(rows), n, rows[0]["feats"].shape[1])
+        mask = torch.zeros(len(rows), n, dtype=torch.bool)
+        targets = torch.full((len(rows), n), IGNORE, dtype=torch.long)
+        for k, r in enumerate(rows):
+            feats[k, : r["frames"]] = torch.from_numpy(r["feats"].astype(np.float32))
+            mask[k, : r["frames"]] = True
+            targets[k, : r["frames"]] = torch.from_numpy(r["targets"].astype(np.int64))
+        logits, last = forward_frames(self.model, feats, mask)
+        log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
+        labels = [torch.tensor(r["labels"]) for r in rows]
+        ctc = F.ctc_loss(log_probs, torch.cat(labels), torch.tensor([r["frames"] for r in rows]),
+                         torch.tensor([len(x) for x in labels]), blank=self.model.config.pad_token_id,
+                         reduction="mean", zero_infinity=True)
+        aux_logits = self.aux(last)
+        aux = F.cross_entropy(aux_logits.reshape(-1, aux_logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        if not torch.isfinite(aux):  # espeak rows only: nothing to classify
+            aux = aux_logits.sum() * 0.0
+        return ctc + self.cfg.aux_weight * aux, {"ctc": round(float(ctc.detach()), 4), "aux": round(float(aux.detach()), 4)}
+
+    def evaluate(self) -> dict:
+        scores = feature_greedy_scores(self.model, self.held_out)
+        entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
+                 "hours": round(self.store.hours(), 3)}
+        if scores:
+            entry["mean_cer"] = round(float(np.mean([s["cer"] for s in scores.values()])), 4)
+            if self.best is None or entry["mean_cer"] < self.best["mean_cer"]:
+                self.best = {"step": self.step, "mean_cer": entry["mean_cer"], **scores}
+                self.export(self.dir / "best" / "w2v2-tiny-ctc")
+        self.log.append(entry)
+        print(json.dumps(entry), flush=True)
+        return scores
+
+
+def feature_greedy_scores(model, sets: dict[str, list[dict]]) -> dict[str, dict]:
+    """Greedy WER/CER per held-out set from cached features, one clip per pass (no padding):
+    the same numbers as :func:`.broad_train.greedy_scores` on the audio while the encoder is frozen."""
+    import jiwer
+    import torch
+
+    inverse = {v: k for k, v in VOCAB.items()}
+    was_training = model.training
+    model.eval()
+    out = {}
+    with torch.no_grad():
+        for name, rows in sets.items():
+            refs, hyps = [], []
+            for r in rows:
+                feats = torch.from_numpy(r["feats"].astype(np.float32))[None]
+                logits, _ = forward_frames(model, feats, torch.ones(feats.shape[:2], dtype=torch.bool))
+                ids = logits[0].argmax(-1).tolist()
+                chars = [inverse[i] for k, i in enumerate(ids) if i != 0 and (k == 0 or i != ids[k - 1])]
+                hyps.append(" ".join("".join(c for c in chars if len(c) == 1).replace("|", " ").split()) or "_")
+                refs.append(_reference(r["text"]))
+            out[name] = {"wer": round(jiwer.wer(refs, hyps), 4), "cer": round(jiwer.cer(refs, hyps), 4)}
+    model.train(was_training)
+    model.wav2vec2.feature_extractor.eval()
+    return out
+
+
+def silence_share(store: FeatureStore) -> float:
+    """Share of labelled training frames that are silence (a sanity figure for the log)."""
+    labelled = [r["targets"] for rows in store.rows.values() for r in rows if r.get("phones")]
+    if not labelled:
+        return math.nan
+    t = np.concatenate(labelled)
+    return float((t == SILENCE).mean())
+
+
+def timing(trainer: FeatureTrainer, steps: int = 5) -> float:
+    """Seconds per training step over ``steps`` steps (for choosing a batch size; not saved)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss, _ = trainer.loss(trainer.store.batch(rng, trainer.cfg))
+        trainer.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in trainer.opt.param_groups for p in g["params"]], 5.0)
+    return (time.perf_counter() - start) / steps
