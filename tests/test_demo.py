@@ -29,6 +29,15 @@ def test_demo_runs_every_step_and_writes_the_report(registry, tmp_path):
     ev = v["evaluate"]
     assert ev.models == ["rand-ctc", "rand-ctc@int8"]
     assert f"WER {100 * ev.score.wer:.1f}%" in lines[1]
+    # the same forward pass decoded again with beam search + the demo LM, scored beside greedy
+    from workbench.asr.decoding import decode_result
+    from workbench.scoring.wer import score_corpus
+
+    analyses = ev.analyses["rand-ctc"]
+    beam = decode_result(analyses, registry=registry, decoder="beam", lm="demo-lm")
+    assert set(beam) == {a.id for a in analyses if a.ok}
+    beam_wer = score_corpus({a.id: a.reference for a in analyses if a.ok}, beam).wer
+    assert f"beam + demo-lm: WER {100 * beam_wer:.1f}%" in lines[1]
     # alignment: every utterance aligned, the CTM has one line per aligned word
     alignments = v["align"]["alignments"]
     ctm = [ln for ln in (tmp_path / "demo" / "alignments.ctm").read_text().splitlines() if not ln.startswith(";;")]
@@ -41,7 +50,7 @@ def test_demo_runs_every_step_and_writes_the_report(registry, tmp_path):
     wavs = sorted((tmp_path / "demo" / "synthesis").glob("*.wav"))
     assert [w.name for w in wavs] == ["af_heart-000.wav"]
     rt = v["roundtrip"]
-    assert f"WER {100 * rt.score.wer:.1f}%" in lines[6]
+    assert f"WER {100 * rt.score.wer:.1f}%" in lines[6] and "beam + demo-lm: WER" in lines[6]
     # the report holds every part and is self-contained
     doc = result.report_path.read_text()
     for heading in ("Systems", "Corpus figures", "Comparison", "Forced alignment vs Kokoro", "Quantizer codebook",

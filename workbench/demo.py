@@ -27,16 +27,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CorpusError
+from .tts.roundtrip import DEMO_SENTENCES, DEMO_VOICES
 
 DEFAULT_ASR = "w2v2-tiny-ctc"
 DEFAULT_PRETRAINING = "w2v2-tiny"
-DEFAULT_VOICES = ("af_heart", "bm_george")
-SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "She sells sea shells by the sea shore on a sunny morning.",
-    "Where is the nearest train station, please?",
-    "Kokoro read forty two words in three seconds.",
-)
+DEFAULT_VOICES, SENTENCES = DEMO_VOICES, DEMO_SENTENCES
 QUICK_UTTERANCES = 12
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,6 +112,29 @@ class _Runner:
         self.result.steps.append(step)
 
 
+DEMO_LM = "demo-lm"
+
+
+def _beam_score(analyses, reg):
+    """WER/CER of beam search + the demo LM on the analyses' cached log-probs (no new forward pass)."""
+    from .asr.decoding import decode_result
+    from .scoring.wer import score_corpus
+
+    beam = decode_result(analyses, registry=reg, decoder="beam", lm=DEMO_LM)
+    return score_corpus({a.id: a.reference for a in analyses if a.ok}, beam)
+
+
+def _lm_line(score) -> str:
+    """``"; with demo-lm: WER x"`` from ``score()``, or why the LM decoding could not run."""
+    from .errors import WorkbenchError
+
+    try:
+        s = score()
+    except (WorkbenchError, ImportError) as exc:  # the lm extra (kenlm, pyctcdecode) not installed
+        return f"; beam + {DEMO_LM} unavailable ({str(exc).splitlines()[0]})"
+    return f"; beam + {DEMO_LM}: WER {_pct(s.wer)}, CER {_pct(s.cer)}"
+
+
 def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: str | Path | None = None,
              asr_model: str = DEFAULT_ASR, pretraining_model: str = DEFAULT_PRETRAINING,
              voices: tuple[str, ...] = DEFAULT_VOICES, sentences: tuple[str, ...] = SENTENCES,
@@ -171,7 +189,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
             t = ev.comparison.test(systems[1].name)
             line += (f"; int8: WER {_pct(other.wer)} (delta {100 * t['delta']:+.1f} pts, "
                      f"McNemar p={t['mcnemar_p']:.2g})")
-        return line
+        return line + _lm_line(lambda: _beam_score(ev.analyses[ev.models[0]], reg))
 
     def align_step() -> str:
         from .asr.alignment_files import write_ctm
@@ -270,6 +288,8 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         rt.save(out / "roundtrip")
         per = ", ".join(f"{r.voice} {_pct(r.wer)}" for r in rt.per_voice.itertuples())
         line = f"through {asr_model}: WER {_pct(rt.score.wer)} ({per})"
+        line += _lm_line(lambda: transcribe_back(v["synthesis"], model=asr_model, registry=reg, align=False,
+                                                 decoding={"decoder": "beam", "lm": DEMO_LM}).score)
         if rt.timing is not None and len(rt.timing):
             import numpy as np
 

@@ -86,7 +86,6 @@ def _lm_figures(ctc, greedy_score, reg) -> dict | None:
     """Beam search + ``demo-lm`` on the held-out set, and the demo's synthesis round trip
     (its sentences x its voices) greedy and with the LM; None when the LM or Kokoro is missing."""
     from ..asr.decoding import DecodeOptions, decode_result
-    from ..demo import DEFAULT_VOICES, SENTENCES
     from ..errors import WorkbenchError
     from ..scoring.wer import score_corpus
 
@@ -100,15 +99,15 @@ def _lm_figures(ctc, greedy_score, reg) -> dict | None:
     out = {"decoder": "beam (width 100) + demo-lm", "wer": round(float(beam_score.wer), 4),
            "cer": round(float(beam_score.cer), 4), "greedy_wer": round(float(greedy_score.wer), 4)}
     try:
-        from ..tts.roundtrip import roundtrip
+        from ..tts.roundtrip import DEMO_SENTENCES, DEMO_VOICES, roundtrip
 
-        trips = {name: roundtrip(list(SENTENCES), list(DEFAULT_VOICES), registry=reg, align=False,
+        trips = {name: roundtrip(list(DEMO_SENTENCES), list(DEMO_VOICES), registry=reg, align=False,
                                  decoding=decoding)
                  for name, decoding in (("greedy", None), ("lm", {"decoder": "beam", "lm": "demo-lm"}))}
     except (WorkbenchError, ImportError) as exc:  # Kokoro assets absent
         out["roundtrip"] = {"error": str(exc)}
         return out
-    out["roundtrip"] = {"utterances": len(SENTENCES) * len(DEFAULT_VOICES), "voices": list(DEFAULT_VOICES),
+    out["roundtrip"] = {"utterances": len(DEMO_SENTENCES) * len(DEMO_VOICES), "voices": list(DEMO_VOICES),
                         **{f"{k}_wer": round(float(t.score.wer), 4) for k, t in trips.items()},
                         **{f"{k}_cer": round(float(t.score.cer), 4) for k, t in trips.items()}}
     return out

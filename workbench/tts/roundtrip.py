@@ -37,6 +37,16 @@ VOICE_COLUMNS = ["voice", "utterances", "ref_words", "errors", "wer", "cer", "fl
                  "unflagged_wer", "timed_words", "start_mae", "end_mae"]
 
 
+#: The demo's round trip (``workbench demo``, the model card's round-trip figure): the sentences
+#: and voices (one training voice, one held out from the demo recogniser's training).
+DEMO_VOICES = ("af_heart", "bm_george")
+DEMO_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "She sells sea shells by the sea shore on a sunny morning.",
+    "Where is the nearest train station, please?",
+    "Kokoro read forty two words in three seconds.",
+)
+
 @dataclass
 class RoundTripResult:
     """Synthesis -> ASR -> scoring for a set of texts and voices."""
