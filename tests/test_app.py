@@ -294,6 +294,28 @@ def test_cli_dry_run_prints_a_loopback_voila_command(tiny_dirs, tmp_path):
     assert env["WORKBENCH_APP_WORKDIR"].strip("'") == os.getcwd()
     bad = _cli("--dry-run", "--corpus", str(tmp_path / "nope.jsonl"), timeout=60)
     assert bad.returncode == 2 and "no such corpus" in bad.stderr
+    # --lm implies beam search in the transcribe panel; a file is passed as an absolute path
+    lm = tmp_path / "my.arpa"
+    lm.write_text("\\data\\\n")
+    beam = _cli("--dry-run", "--lm", str(lm), timeout=60)
+    env = dict(line.split("=", 1) for line in beam.stdout.strip().splitlines()[:-2])
+    assert env["WORKBENCH_APP_DECODER"].strip("'") == "beam" and env["WORKBENCH_APP_LM"].strip("'") == str(lm)
+    both = _cli("--dry-run", "--decoder", "both", timeout=60)
+    assert "WORKBENCH_APP_DECODER=both" in both.stdout and "WORKBENCH_APP_LM" not in both.stdout
+    clash = _cli("--dry-run", "--decoder", "greedy", "--lm", "demo-lm", timeout=60)
+    assert clash.returncode == 2 and "takes no --lm" in clash.stderr
+
+
+def test_from_environment_starts_the_transcribe_panel_on_the_asked_decoder(registry, monkeypatch):
+    from workbench.panels.app import from_environment
+
+    monkeypatch.setenv("WORKBENCH_APP_DECODER", "both")
+    monkeypatch.setenv("WORKBENCH_APP_AUTORUN", "0")
+    wb = from_environment(registry=registry, background=False)
+    panel = wb.transcribe
+    if "both" not in [v for _, v in panel.decoder.options]:
+        pytest.skip("the demo LM (demo-lm) is not available here")
+    assert panel.decoder.value == "both" and panel.lm == "demo-lm"
 
 
 def test_app_notebook_is_committed_without_outputs():

@@ -111,3 +111,31 @@ def test_greedy_and_beam_with_the_demo_lm_side_by_side(registry, eval_corpus):
     for name in ev.models:
         row = ev[name].row(uid)
         assert f"{row['wer']:.1%}" in p.numbers.value and html.escape(row["hypothesis"]) in p.numbers.value
+
+
+def test_the_panel_can_start_in_beam_mode_with_an_lm_file(registry, eval_corpus, tmp_path):
+    """``decoder="beam", lm=<ARPA file>`` (what ``workbench app --decoder beam --lm FILE`` passes): the
+    toggle starts on beam + LM and the run decodes with that file, giving the engine's own beam transcripts."""
+    from workbench.asr.engine import transcribe
+    from workbench.errors import WorkbenchError
+    from workbench.models.specs import PACKAGE_CHECKPOINTS
+
+    arpa = PACKAGE_CHECKPOINTS / "demo-lm" / "demo-lm.arpa"
+    copy = tmp_path / "my.arpa"
+    copy.write_bytes(arpa.read_bytes())
+    corpus = eval_corpus.subset(2)
+    try:
+        p = TranscribePanel(corpus, models=("w2v2-tiny-ctc",), registry=registry, n_boot=20, decoder="beam",
+                            lm=str(copy))
+    except WorkbenchError as exc:  # kenlm / pyctcdecode missing: the panel says so instead of offering beam
+        pytest.skip(str(exc))
+    assert p.decoder.value == "beam + LM" and str(copy) in p.decoder.tooltips[1]
+    p.run_button.click()
+    expected = transcribe(corpus, "w2v2-tiny-ctc", registry=registry, decoder="beam", lm=str(copy))
+    per = p.result.score.per_utterance
+    assert dict(zip(per.id, per.hypothesis)) == expected
+    with pytest.raises(WorkbenchError, match="decoder='fast'"):
+        TranscribePanel(corpus, models=("w2v2-tiny-ctc",), registry=registry, decoder="fast")
+    with pytest.raises(WorkbenchError, match="needs the language model"):
+        TranscribePanel(corpus, models=("w2v2-tiny-ctc",), registry=registry, decoder="beam",
+                        lm=str(tmp_path / "missing.arpa"))

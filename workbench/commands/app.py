@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"read the access token from this file (mode 0600); default ${ENV_TOKEN}, else a new one")
     p.add_argument("--cull-idle", type=float, default=10.0, metavar="MINUTES",
                    help="shut down kernels of closed pages after this many idle minutes (default 10; 0: never)")
+    p.add_argument("--decoder", choices=["greedy", "beam", "both"], default=None,
+                   help="the transcribe panel's decoder at start (default greedy; --lm implies beam; both: side "
+                        "by side)")
+    p.add_argument("--lm", metavar="NAME_OR_FILE",
+                   help="word LM for beam search: a registry name or an ARPA / KenLM binary file (default demo-lm)")
     p.add_argument("--no-autorun", action="store_true",
                    help="open the app without scoring the corpus first (press Run in the Transcribe tab)")
     p.add_argument("--no-token", action="store_true",
@@ -124,7 +129,7 @@ def read_token(args: argparse.Namespace) -> str | None:
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
     """The ``WORKBENCH_APP_*`` variables the notebook reads."""
-    from ..panels.app import ENV_AUTORUN, ENV_CORPUS, ENV_MODELS, ENV_SESSION, ENV_WORKDIR
+    from ..panels.app import ENV_AUTORUN, ENV_CORPUS, ENV_DECODER, ENV_LM, ENV_MODELS, ENV_SESSION, ENV_WORKDIR
 
     env: dict[str, str] = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # no console progress bars in the page
     workdir = Path(args.workdir).expanduser()
@@ -147,6 +152,14 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
         env[ENV_MODELS] = json.dumps(models)
     if args.no_autorun:
         env[ENV_AUTORUN] = "0"
+    decoder = args.decoder or ("beam" if args.lm else None)
+    if decoder == "greedy" and args.lm:
+        raise WorkbenchError("--decoder greedy takes no --lm; use --decoder beam (or both) to decode with an LM")
+    if decoder:
+        env[ENV_DECODER] = decoder
+    if args.lm:
+        lm = Path(args.lm).expanduser()
+        env[ENV_LM] = str(lm.resolve()) if lm.exists() else args.lm  # a file, else a registry name
     return env
 
 

@@ -481,13 +481,15 @@ class Workbench:
 # ---------------------------------------------------------------------- `workbench app`
 ENV_SESSION, ENV_CORPUS, ENV_MODELS = "WORKBENCH_APP_SESSION", "WORKBENCH_APP_CORPUS", "WORKBENCH_APP_MODELS"
 ENV_AUTORUN, ENV_WORKDIR = "WORKBENCH_APP_AUTORUN", "WORKBENCH_APP_WORKDIR"
+ENV_DECODER, ENV_LM = "WORKBENCH_APP_DECODER", "WORKBENCH_APP_LM"
 
 
 def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Workbench:
     """The app as ``workbench app`` asked for it through ``WORKBENCH_APP_*`` variables (a saved
     session, a corpus path, models as JSON whose values may be local checkpoint paths);
-    ``WORKBENCH_APP_AUTORUN=0`` opens it without running anything; with none set, the default
-    corpus and models."""
+    ``WORKBENCH_APP_AUTORUN=0`` opens it without running anything; ``WORKBENCH_APP_DECODER``
+    (greedy, beam, both) and ``WORKBENCH_APP_LM`` set the transcribe panel's decoder; with none
+    set, the default corpus and models."""
     import json
 
     reg = resolve(registry)
@@ -496,6 +498,11 @@ def from_environment(*, registry: ModelRegistry | None = None, **kwargs) -> Work
         kwargs.setdefault("root", os.environ[ENV_WORKDIR])
     if os.environ.get(ENV_AUTORUN) == "0":
         kwargs.setdefault("autorun", False)
+    decoding = {k: os.environ[v] for k, v in (("decoder", ENV_DECODER), ("lm", ENV_LM)) if os.environ.get(v)}
+    if decoding:  # the transcribe panel's starting decoder and its LM
+        options = {k: dict(v) for k, v in (kwargs.pop("panel_options", None) or {}).items()}
+        options["transcribe"] = {**decoding, **options.get("transcribe", {})}
+        kwargs["panel_options"] = options
     if os.environ.get(ENV_SESSION):
         return Workbench.from_session(os.environ[ENV_SESSION], registry=reg, **kwargs)
     models = json.loads(os.environ.get(ENV_MODELS) or "{}")

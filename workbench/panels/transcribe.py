@@ -18,7 +18,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from ..data.corpus import Corpus, Utterance
-from ..errors import AudioError, CorpusError
+from ..errors import AudioError, CorpusError, WorkbenchError
 from .base import Panel, download_link, empty_state, tidy, wav_bytes
 from .trust import model_badges, runnable
 
@@ -36,9 +36,11 @@ _CSS = ("<style>.wb-table select{font-family:ui-monospace,Menlo,Consolas,monospa
         ".wb-summary td,.wb-summary th{padding:2px 10px;text-align:right}"
         ".wb-summary th:first-child,.wb-summary td:first-child{text-align:left}</style>")
 _TEXT = 46  # characters of reference/hypothesis shown per list row
-#: decoders the panel offers: greedy (argmax), beam search with the demo word LM, or both side by side
-DECODERS = {"greedy": None, "beam + LM": {"decoder": "beam", "lm": "demo-lm"}}
+#: decoders the panel offers: greedy (argmax), beam search with a word LM, or both side by side
+DECODERS = ("greedy", "beam + LM")
 DEMO_LM = "demo-lm"
+#: ``decoder=`` values of the constructor (and ``workbench app --decoder``) and the toggle they select
+DECODER_CHOICES = {"greedy": "greedy", "beam": "beam + LM", "both": "both"}
 
 
 def _missing(v) -> bool:
@@ -112,8 +114,12 @@ class TranscribePanel(Panel):
     title = "Transcribe"
 
     def __init__(self, corpus: Corpus | None = None, models: tuple[str, ...] | list[str] = ("w2v2-tiny-ctc",), *,
-                 registry=None, session=None, n_boot: int = 1000, normalizer=None, root=None) -> None:
+                 registry=None, session=None, n_boot: int = 1000, normalizer=None, root=None,
+                 decoder: str = "greedy", lm: str | None = None) -> None:
         super().__init__(registry=registry, session=session)
+        if decoder not in DECODER_CHOICES:
+            raise WorkbenchError(f"decoder={decoder!r}; choose one of {', '.join(DECODER_CHOICES)}")
+        self.lm = str(lm) if lm is not None else DEMO_LM
         if corpus is None and session is not None:
             corpus = getattr(session, "corpus", None)
         self.corpus: Corpus | None = corpus
@@ -137,12 +143,17 @@ class TranscribePanel(Panel):
         self.upload = widgets.FileUpload(accept=".wav,.flac,.ogg,.mp3,audio/*", multiple=True,
                                          description="Upload audio")
         self.corpus_label = widgets.HTML()
-        lm_ok = DEMO_LM in self.registry.names() and self.registry.available_offline(DEMO_LM)
+        lm_ok = self._lm_available()
+        if decoder != "greedy" and not lm_ok:
+            raise WorkbenchError(f"decoder={decoder!r} needs the language model {self.lm!r}, which is neither an "
+                                 "available registry LM nor a file; give lm= (a registry name or an ARPA/KenLM "
+                                 "binary path) or install the lm extra")
         self.decoder = widgets.ToggleButtons(
             options=[("greedy", "greedy"), ("beam + LM", "beam + LM"), ("both", "both")] if lm_ok else
-            [("greedy", "greedy")], value="greedy", description="decoder", style={"button_width": "80px"},
+            [("greedy", "greedy")], value=DECODER_CHOICES[decoder], description="decoder",
+            style={"button_width": "80px"},
             tooltips=["the most likely token per frame (no language model)",
-                      f"beam search with the word language model {DEMO_LM}",
+                      f"beam search with the word language model {self.lm}",
                       "both: their transcripts and WER side by side"] if lm_ok else ["greedy"])
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
                                          tooltip="transcribe and score the corpus with the chosen models")
@@ -277,6 +288,15 @@ class TranscribePanel(Panel):
                                    + (f", {len(c.problems)} load problems" if c.problems else ""))
 
     # ------------------------------------------------------------------ run
+    def _lm_available(self) -> bool:
+        if self.lm in self.registry.names():
+            return self.registry.available_offline(self.lm)
+        return Path(self.lm).expanduser().is_file()
+
+    def decoding(self, name: str) -> dict:
+        """The ``evaluate`` keywords of a toggle value: none for greedy, beam search with ``self.lm``."""
+        return {} if name == "greedy" else {"decoder": "beam", "lm": self.lm}
+
     def _on_progress(self, done: int, total: int) -> None:
         self.progress_row.update(done, total)  # raises Cancelled after Cancel
 
@@ -305,7 +325,7 @@ class TranscribePanel(Panel):
             runs.append(evaluate(self.corpus, models, registry=self.registry, normalizer=self.normalizer,
                                  n_boot=self.n_boot, progress_step=1, progress=False,
                                  on_progress=lambda d, t, o=offset, n=total: self._on_progress(o + d, n),
-                                 **(DECODERS[name] or {})))
+                                 **self.decoding(name)))
         ev = runs[0] if len(runs) == 1 else _side_by_side(dict(zip(passes, runs)))
         self.result = ev
         self.summary.value = summary_html(ev)

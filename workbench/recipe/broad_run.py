@@ -6,11 +6,14 @@ re-reading it as it grows (:mod:`.broad_train`).  Both resume from where a kille
 stopped.  ``smoke=True`` runs both on a few utterances in a temporary folder (CI), whatever
 folders are given.
 
-Background use on a 2-core machine (data first, training as soon as block 0 exists)::
+The shipped ``w2v2-tiny-ctc`` (issue 16, run 3), on a 2-core CPU::
 
-    python -m workbench.recipe.broad_run broad-data --data-dir artifacts/broad-data --blocks 20
-    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run \\
-        --init-from workbench/checkpoints/w2v2-tiny-ctc --steps 2500
+    python -m workbench.recipe.broad_run broad-data --data-dir artifacts/broad-data --blocks 10   # ~5 h of speech
+    mkdir -p artifacts/prev && git archive eb50966 workbench/checkpoints/w2v2-tiny-ctc | tar -x -C artifacts/prev
+    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-3 \\
+        --init-from artifacts/prev/workbench/checkpoints/w2v2-tiny-ctc   # BROAD: 13,000 steps, ~100 min
+
+Training may start as soon as block 0 exists: the manifests are re-read every 100 steps.
 """
 from __future__ import annotations
 
@@ -23,21 +26,24 @@ from pathlib import Path
 from .broad import BlockSizes, make_broad_data, summary
 from .broad_train import BroadConfig, BroadTrainer
 
-#: The configuration of the shipped broad run (fine-tuning the earlier demo checkpoint).
-BROAD = BroadConfig(steps=700, lr=5e-4, warmup=100, max_batch_seconds=20.0, freeze_feature_encoder=True,
-                    eval_every=200, weights={"kokoro": 0.5, "splice": 0.35, "espeak": 0.15})
+#: The configuration of the shipped broad run (run 3): fine-tuning the earlier demo checkpoint over
+#: cached conv features (:mod:`.feature_train`), so ~0.45 s per 64-second batch on 2 cores.
+BROAD = BroadConfig(steps=13_000, lr=8e-4, warmup=300, batch_size=16, max_batch_seconds=64.0,
+                    freeze_feature_encoder=True, eval_every=500,
+                    weights={"kokoro": 0.45, "splice": 0.4, "espeak": 0.15})
 SMOKE_SIZES = BlockSizes(kokoro=2, splice=2, espeak=2)
 
 
 def run_broad(stage: str, *, data_dir: Path | None = None, run_dir: Path | None = None, blocks: int = 20,
               steps: int | None = None, init_from: Path | None = None, max_minutes: float | None = None,
-              seed: int = 0, threads: int | None = 2, smoke: bool = False, cached_features: bool = False,
+              seed: int = 0, threads: int | None = 2, smoke: bool = False, cached_features: bool = True,
               **overrides) -> dict:
     """Run ``broad-data``, ``broad`` or ``all`` (both, data first); returns what was done.
 
     ``overrides`` replace fields of :data:`BROAD` (e.g. ``lr=1e-3, freeze_feature_encoder=False``);
-    ``cached_features`` trains over the frozen conv encoder's cached output
-    (:class:`.feature_train.FeatureTrainer`, several times faster per hour on a CPU).
+    ``cached_features`` (the default) trains over the frozen conv encoder's cached output
+    (:class:`.feature_train.FeatureTrainer`, ~3x the audio per hour on a CPU); False feeds audio
+    batches through the whole model (:class:`.broad_train.BroadTrainer`, needed to train the encoder).
     """
     if stage not in ("broad-data", "broad", "all"):
         raise ValueError(f"stage={stage!r}; choose broad-data, broad or all")
@@ -60,7 +66,7 @@ def run_broad(stage: str, *, data_dir: Path | None = None, run_dir: Path | None 
                          "reload_every": 2}
         cfg = replace(BROAD, seed=seed, threads=threads, max_minutes=max_minutes, **overrides)
         trainer_cls = BroadTrainer
-        if cached_features:
+        if cached_features and cfg.freeze_feature_encoder:
             from .feature_train import FeatureTrainer as trainer_cls
         trainer = trainer_cls(data_dir, run_dir, cfg, init_from=init_from, held_out={} if smoke else None)
         out["done"] = trainer.run()
@@ -91,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this long")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {BROAD.lr})")
     p.add_argument("--warmup", type=int, default=None, help=f"warm-up steps (default {BROAD.warmup})")
-    p.add_argument("--unfreeze", action="store_true", help="train the conv feature encoder too (~1.6x slower)")
-    p.add_argument("--cached-features", action="store_true",
-                   help="freeze the conv encoder and train over its cached output (recipe/feature_train.py)")
+    p.add_argument("--unfreeze", action="store_true",
+                   help="train the conv feature encoder too (audio batches; ~5x slower per step of audio)")
+    p.add_argument("--cached-features", action="store_true", default=True,
+                   help="train over the frozen conv encoder's cached output (the default; recipe/feature_train.py)")
+    p.add_argument("--audio-batches", dest="cached_features", action="store_false",
+                   help="feed audio batches through the whole model instead (implied by --unfreeze)")
     p.add_argument("--batch-size", type=int, default=None, help=f"utterances per step (default {BROAD.batch_size})")
     p.add_argument("--max-batch-seconds", type=float, default=None,
                    help=f"padded seconds per step (default {BROAD.max_batch_seconds})")

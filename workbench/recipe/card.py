@@ -156,25 +156,32 @@ SHIPPED_HISTORY = {
 #: ``SHIPPED_HISTORY`` when the checkpoint's training log has auxiliary-loss entries.
 BROAD_HISTORY = {
     "w2v2-tiny-ctc": (
-        "Fine-tuned from the previous demo checkpoint (6,600 CTC steps on a ~340-word grammar, 24 voices) with "
-        "the broad recipe (`python -m workbench.recipe.broad_run`, configuration `BROAD` in "
-        "`workbench/recipe/broad_run.py`): CTC plus an auxiliary loss that classifies every 20 ms frame into "
-        "one of 50 phoneme classes taken from Kokoro's own predicted durations (a linear head on the last "
-        "transformer layer, not part of the saved model), feature encoder frozen. Training speech, made by "
-        "`workbench/recipe/broad.py` in seeded blocks and not committed: Kokoro-82M speech of word sequences "
-        "drawn from the 12,000 most frequent English words that misaki's lexicons hold (plus 20% sentences of "
-        "the old grammar, never the held-out ones), spoken by the 50 training voice packs and random two-voice "
-        "blends at speeds 0.8-1.3; new word sequences spliced from that audio at Kokoro's word boundaries; and "
-        "espeak-ng speech (7 accents x 17 variants) for breadth of spelling. The held-out voices (af_nova, "
-        "am_michael, bf_lily, bm_george) never occur in training. The model was decoded on both held-out sets "
-        "every 200 steps and the step with the lowest mean CER was kept (table below); that choice uses the "
-        "held-out sets, so their figures are slightly optimistic.\n\n"
-        "The run was changed twice while it went, each time resumed from its last saved step: steps 0-200 "
-        "with batches of up to 32 s and source weights kokoro/splice/espeak 0.45/0.3/0.25 (cosine towards "
-        "1,800 steps); steps 200-300 with batches of up to 20 s and weights 0.5/0.35/0.15 (towards 1,400 "
-        "steps); from step 300 the same towards 700 steps, because the 2-core CPU, shared with other work, gave "
-        "8-12 s per step instead of the 3 s measured alone. Data generation ran beside it, so later steps "
-        "drew on more blocks (the table's 'training hours loaded')."),
+        "Fine-tuned from the previous demo checkpoint (6,600 CTC steps on a ~340-word grammar, 24 voices; git "
+        "revision eb50966) with the broad recipe, run 3 (`python -m workbench.recipe.broad_run broad`, "
+        "configuration `BROAD` in `workbench/recipe/broad_run.py`): CTC plus an auxiliary loss (weight 0.5) "
+        "that classifies every 20 ms frame into one of 50 phoneme classes taken from Kokoro's own predicted "
+        "durations (a linear head on the last transformer layer, not part of the saved model). The conv feature "
+        "encoder is frozen and its output computed once per utterance (`workbench/recipe/feature_train.py`): "
+        "batches pad frames under an attention mask, so a clip's training input is exactly its inference input, "
+        "and a step of up to 16 utterances / 64 s of audio takes about 0.45 s on 2 cores (about 140 s of audio "
+        "per second, 3x the audio-batch trainer). 13,000 steps, peak lr 8e-4, 300 warm-up steps, cosine decay "
+        "to 5%, AdamW, grad-norm clip 5, SpecAugment time masks (p=0.05), no dropout; source weights "
+        "Kokoro/spliced/espeak-ng 0.45/0.40/0.15.\n\n"
+        "Training speech (`workbench/recipe/broad.py`, seeded blocks 0-9, not committed; 4,564 utterances, "
+        "5.07 h, 11,385 word types): Kokoro-82M saying word sequences drawn from the 12,000 most frequent "
+        "English words that misaki's lexicons hold (plus 20% sentences of the old grammar, never the held-out "
+        "ones), by the 50 training voice packs and random two-voice blends at speeds 0.8-1.3 (1,064 "
+        "utterances, 1.19 h; 0.5x real time on the shared CPU, the slow part: 143 min); new word sequences "
+        "spliced from that audio at Kokoro's word boundaries (2,000, 2.23 h, 300x real time); espeak-ng in 7 "
+        "accents x 17 variants (1,500, 1.67 h, 90x real time). The held-out voices (af_nova, am_michael, "
+        "bf_lily, bm_george) never occur in training. Both held-out sets were decoded every 500 steps and the "
+        "step with the lowest mean CER was kept (table below); that choice uses the held-out sets, so their "
+        "figures are slightly optimistic.\n\n"
+        "Earlier broad runs, not shipped (greedy CER kokoro-eval / kokoro-prose, from 39.6% / 67.8%): run 1, "
+        "audio batches, encoder frozen, 700 steps in 81 min on a CPU shared with other work: 55.7% / 69.3%; "
+        "run 2, audio batches, encoder trained, 225 steps in 46 min: 63.3% / 70.6% at step 200. Both were "
+        "slowed 3-10x by the shared CPU and fed zero-padded audio batches to a group-norm model that never sees "
+        "padding at inference."),
 }
 
 
@@ -263,8 +270,8 @@ def write_cards(figures: dict, *, checkpoints: Path, history: dict[str, str] | N
                  "(50 packs and blends) saying word sequences from a 12,000-word list and template sentences, and "
                  "espeak-ng. It exists so that transcripts, alignments and embeddings behave like a trained "
                  "model's offline; use `wav2vec2-base-960h` for real speech.")
-        reproduce = ("Reproduce: `python -m workbench.recipe.broad_run broad-data` then `... broad --init-from "
-                     "<previous w2v2-tiny-ctc>` (seeded and resumable; see `workbench/recipe/broad_run.py`).")
+        reproduce = ("Reproduce: the three commands in the docstring of `workbench/recipe/broad_run.py` (data "
+                     "blocks 0-9, the earlier checkpoint, the `broad` stage; seeded and resumable).")
     else:
         about = ("**A demo model, not a real recogniser.** It has heard synthetic speech only: a ~340-word "
                  "template grammar spoken by 24 Kokoro voices. It exists so that transcripts, alignments and "
