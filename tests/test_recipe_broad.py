@@ -167,18 +167,23 @@ def test_espeak_rows_have_text_and_no_phone_spans(smoke_data):
 
 
 # ---------------------------------------------------------------- training with the auxiliary loss
+def _tiny_ctc(folder):
+    """A one-layer random CTC checkpoint with 32-channel convs (seconds to train a few steps)."""
+    from workbench.recipe.build import new_model, save_model
+
+    return save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
+                                num_conv_pos_embeddings=16, mask_time_prob=0.0), folder, kind="ctc")
+
+
 @needs_assets
 def test_aux_loss_falls_on_a_tiny_overfit_and_export_is_plain_ctc(smoke_data, tmp_path):
     from transformers import Wav2Vec2ForCTC
 
     from workbench.recipe.broad_train import BroadConfig, BroadTrainer
 
-    from workbench.recipe.build import new_model, save_model
-
     root = smoke_data[0]
-    tiny = save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
-                                num_conv_pos_embeddings=16, mask_time_prob=0.0), tmp_path / "tiny", kind="ctc")
+    tiny = _tiny_ctc(tmp_path / "tiny")
     cfg = BroadConfig(steps=25, lr=3e-3, warmup=1, batch_size=2, max_batch_seconds=60, log_every=1,
                       eval_every=1000, save_every=25, speed_perturb=0.0, pad_augment=0.0, concat_augment=0.0,
                       aux_weight=1.0, weights={"kokoro": 1.0}, threads=2)
@@ -219,13 +224,10 @@ def test_cached_feature_training_matches_the_audio_path_and_keeps_the_encoder(sm
     import torch
 
     from workbench.recipe.broad_train import BroadConfig, greedy_scores
-    from workbench.recipe.build import new_model, save_model
     from workbench.recipe.feature_train import FeatureTrainer, feature_greedy_scores, forward_frames
 
     root = smoke_data[0]
-    tiny = save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
-                                num_conv_pos_embeddings=16, mask_time_prob=0.0), tmp_path / "tiny", kind="ctc")
+    tiny = _tiny_ctc(tmp_path / "tiny")
     held = {"smoke": [dict(r) for r in _rows(root / "kokoro" / "manifest.jsonl")]}
     import soundfile as sf
 

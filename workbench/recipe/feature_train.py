@@ -17,15 +17,12 @@ cross-entropy (:mod:`.frames`), with the same source weighting and seeded batche
 from __future__ import annotations
 
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .broad_train import BroadConfig, BroadTrainer, RowStore, _reference
-from .build import VOCAB
-from .frames import IGNORE, SILENCE, frame_targets
+from .broad_train import BroadConfig, BroadTrainer, RowStore, greedy_scores
+from .frames import IGNORE, frame_targets
 
 
 def conv_features(model, audio: np.ndarray) -> np.ndarray:
@@ -130,50 +127,17 @@ class FeatureTrainer(BroadTrainer):
         return scores
 
 
+def _feature_logits(model, row: dict):
+    import torch
+
+    feats = torch.from_numpy(row["feats"].astype(np.float32))[None]
+    return forward_frames(model, feats, torch.ones(feats.shape[:2], dtype=torch.bool))[0][0]
+
+
 def feature_greedy_scores(model, sets: dict[str, list[dict]]) -> dict[str, dict]:
     """Greedy WER/CER per held-out set from cached features, one clip per pass (no padding):
     the same numbers as :func:`.broad_train.greedy_scores` on the audio while the encoder is frozen."""
-    import jiwer
-    import torch
-
-    inverse = {v: k for k, v in VOCAB.items()}
-    was_training = model.training
-    model.eval()
-    out = {}
-    with torch.no_grad():
-        for name, rows in sets.items():
-            refs, hyps = [], []
-            for r in rows:
-                feats = torch.from_numpy(r["feats"].astype(np.float32))[None]
-                logits, _ = forward_frames(model, feats, torch.ones(feats.shape[:2], dtype=torch.bool))
-                ids = logits[0].argmax(-1).tolist()
-                chars = [inverse[i] for k, i in enumerate(ids) if i != 0 and (k == 0 or i != ids[k - 1])]
-                hyps.append(" ".join("".join(c for c in chars if len(c) == 1).replace("|", " ").split()) or "_")
-                refs.append(_reference(r["text"]))
-            out[name] = {"wer": round(jiwer.wer(refs, hyps), 4), "cer": round(jiwer.cer(refs, hyps), 4)}
-    model.train(was_training)
-    model.wav2vec2.feature_extractor.eval()
-    return out
-
-
-def silence_share(store: FeatureStore) -> float:
-    """Share of labelled training frames that are silence (a sanity figure for the log)."""
-    labelled = [r["targets"] for rows in store.rows.values() for r in rows if r.get("phones")]
-    if not labelled:
-        return math.nan
-    t = np.concatenate(labelled)
-    return float((t == SILENCE).mean())
-
-
-def timing(trainer: FeatureTrainer, steps: int = 5) -> float:
-    """Seconds per training step over ``steps`` steps (for choosing a batch size; not saved)."""
-    import torch
-
-    rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss, _ = trainer.loss(trainer.store.batch(rng, trainer.cfg))
-        trainer.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in trainer.opt.param_groups for p in g["params"]], 5.0)
-    return (time.perf_counter() - start) / steps
+    try:
+        return greedy_scores(model, sets, logits=_feature_logits)
+    finally:
+        model.wav2vec2.feature_extractor.eval()
