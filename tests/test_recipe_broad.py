@@ -269,3 +269,19 @@ def test_cached_feature_training_matches_the_audio_path_and_keeps_the_encoder(sm
     after = trainer.model.wav2vec2.feature_extractor.state_dict()
     assert all(torch.equal(conv_before[k], after[k]) for k in conv_before)  # the encoder stayed frozen
     assert trainer.best is not None and (tmp_path / "broad" / "best" / "w2v2-tiny-ctc" / "model.safetensors").exists()
+
+
+@needs_assets
+def test_training_sample_draws_seeded_rows_with_audio(smoke_data):
+    from workbench.recipe.broad_train import training_sample
+
+    root, sizes, sources, _ = smoke_data
+    a = training_sample(root, per_source=2, seed=3, sources=sources)
+    b = training_sample(root, per_source=2, seed=3, sources=sources)
+    assert set(a) == set(sources)
+    assert [r["id"] for r in a["splice"]] == [r["id"] for r in b["splice"]] and len(a["splice"]) == 2
+    for source, rows in a.items():
+        ids = {r["id"] for r in _rows(root / source / "manifest.jsonl")}
+        for r in rows:
+            assert r["id"] in ids and abs(float(r["array"].std()) - 1.0) < 1e-3  # normalised audio
+            assert len(r["array"]) / 16_000 == pytest.approx(r["duration"], abs=1e-3)

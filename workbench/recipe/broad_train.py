@@ -196,6 +196,23 @@ def greedy_scores(model, sets: dict[str, list[dict]], *, logits=_audio_logits) -
     return out
 
 
+def training_sample(data_dir: Path, *, per_source: int = 40, seed: int = 0, sources=SOURCES) -> dict[str, list[dict]]:
+    """``per_source`` seeded random rows of each source's training manifest, audio loaded, as
+    held-out-style sets: :func:`greedy_scores` on them tells underfitting (high CER on speech the
+    model trained on) from a generalisation gap (low here, high on the held-out sets)."""
+    import soundfile as sf
+
+    out = {}
+    for source in sources:
+        manifest = Path(data_dir) / source / "manifest.jsonl"
+        if not manifest.exists():
+            continue
+        rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+        pick = np.random.default_rng(seed).choice(len(rows), min(per_source, len(rows)), replace=False)
+        out[source] = [{**rows[i], "array": _normalise(sf.read(str(manifest.parent / rows[i]["audio_filepath"]),
+                                                                dtype="float32")[0])} for i in sorted(pick)]
+    return out
+
 class BroadTrainer:
     """Resumable CTC + auxiliary phoneme-frame training (see the module docstring)."""
 
