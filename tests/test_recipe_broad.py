@@ -167,13 +167,13 @@ def test_espeak_rows_have_text_and_no_phone_spans(smoke_data):
 
 
 # ---------------------------------------------------------------- training with the auxiliary loss
-def _tiny_ctc(folder):
+def _tiny_ctc(folder, mask_time_prob: float = 0.0):
     """A one-layer random CTC checkpoint with 32-channel convs (seconds to train a few steps)."""
     from workbench.recipe.build import new_model, save_model
 
     return save_model(new_model("ctc", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
                                 intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embedding_groups=4,
-                                num_conv_pos_embeddings=16, mask_time_prob=0.0), folder, kind="ctc")
+                                num_conv_pos_embeddings=16, mask_time_prob=mask_time_prob), folder, kind="ctc")
 
 
 @needs_assets
@@ -285,3 +285,27 @@ def test_training_sample_draws_seeded_rows_with_audio(smoke_data):
         for r in rows:
             assert r["id"] in ids and abs(float(r["array"].std()) - 1.0) < 1e-3  # normalised audio
             assert len(r["array"]) / 16_000 == pytest.approx(r["duration"], abs=1e-3)
+
+
+@needs_assets
+def test_specaugment_settings_reach_the_model_and_mask_only_in_training(smoke_data, tmp_path):
+    import torch
+
+    from workbench.recipe.broad_train import BroadConfig
+    from workbench.recipe.feature_train import FeatureTrainer, forward_frames
+
+    cfg = BroadConfig(steps=1, mask_time_prob=0.4, mask_feature_prob=0.25, mask_feature_length=4, threads=2)
+    trainer = FeatureTrainer(smoke_data[0], tmp_path, cfg, init_from=_tiny_ctc(tmp_path / "tiny", 0.05),
+                             held_out={})
+    config = trainer.model.config
+    assert (config.mask_time_prob, config.mask_feature_prob, config.mask_feature_length) == (0.4, 0.25, 4)
+    row = max((r for rows in trainer.store.rows.values() for r in rows), key=lambda r: r["frames"])
+    feats = torch.from_numpy(row["feats"].astype("float32"))[None]
+    mask = torch.ones(feats.shape[:2], dtype=torch.bool)
+    trainer.model.eval()
+    with torch.no_grad():
+        a, b = forward_frames(trainer.model, feats, mask)[0], forward_frames(trainer.model, feats, mask)[0]
+        trainer.model.train()
+        torch.manual_seed(0)
+        c = forward_frames(trainer.model, feats, mask)[0]
+    assert torch.equal(a, b) and not torch.allclose(a, c, atol=1e-4)  # masked while training, never at inference

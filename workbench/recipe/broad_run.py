@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"padded seconds per step (default {BROAD.max_batch_seconds})")
     p.add_argument("--weights", default=None, help="source weights, e.g. kokoro=0.45,splice=0.4,espeak=0.15")
     p.add_argument("--eval-every", type=int, default=None, help=f"held-out evaluation period (default {BROAD.eval_every})")
+    p.add_argument("--mask-time-prob", type=float, default=None,
+                   help="SpecAugment: share of frames masked in spans of 10 (default: the checkpoint's)")
+    p.add_argument("--mask-feature-prob", type=float, default=None,
+                   help="SpecAugment: share of hidden channels masked (default: the checkpoint's)")
+    p.add_argument("--mask-feature-length", type=int, default=None, help="SpecAugment: channel span length")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true")
@@ -117,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                     threads=a.threads, smoke=a.smoke, cached_features=a.cached_features,
                     **{k: v for k, v in (("lr", a.lr), ("warmup", a.warmup), ("batch_size", a.batch_size),
                                          ("max_batch_seconds", a.max_batch_seconds), ("eval_every", a.eval_every),
-                                         ("weights", _weights(a.weights))) if v is not None},
+                                         ("weights", _weights(a.weights)), ("mask_time_prob", a.mask_time_prob),
+                                         ("mask_feature_prob", a.mask_feature_prob),
+                                         ("mask_feature_length", a.mask_feature_length)) if v is not None},
                     **({"freeze_feature_encoder": False} if a.unfreeze else {}))
     print(json.dumps(out, indent=1, default=str))
     return 0

@@ -54,6 +54,10 @@ class BroadConfig:
     reload_every: int = 100
     max_minutes: float | None = None
     threads: int | None = 2
+    # SpecAugment (None: the checkpoint's own config); read by the model at every training step
+    mask_time_prob: float | None = None
+    mask_feature_prob: float | None = None
+    mask_feature_length: int | None = None
 
 
 def _schedule(step: int, cfg: BroadConfig) -> float:
@@ -255,12 +259,20 @@ class BroadTrainer:
         from .build import new_model
 
         if init_from is None:
-            return new_model("ctc", seed=self.cfg.seed)
-        torch.manual_seed(self.cfg.seed)
-        model = Wav2Vec2ForCTC.from_pretrained(str(init_from), ctc_loss_reduction="mean", ctc_zero_infinity=True)
-        if model.config.vocab_size != len(VOCAB):
-            raise ValueError(f"{init_from} has {model.config.vocab_size} output tokens; the recipe needs the "
-                             f"{len(VOCAB)}-token wav2vec2-base-960h vocabulary")
+            model = new_model("ctc", seed=self.cfg.seed)
+        else:
+            torch.manual_seed(self.cfg.seed)
+            model = Wav2Vec2ForCTC.from_pretrained(str(init_from), ctc_loss_reduction="mean", ctc_zero_infinity=True)
+            if model.config.vocab_size != len(VOCAB):
+                raise ValueError(f"{init_from} has {model.config.vocab_size} output tokens; the recipe needs the "
+                                 f"{len(VOCAB)}-token wav2vec2-base-960h vocabulary")
+        for key in ("mask_time_prob", "mask_feature_prob", "mask_feature_length"):
+            if getattr(self.cfg, key) is not None:
+                setattr(model.config, key, getattr(self.cfg, key))
+        if model.config.mask_time_prob > 0 and not hasattr(model.wav2vec2, "masked_spec_embed"):
+            raise ValueError(f"{init_from or 'the new model'} was built without time masking (mask_time_prob 0), so "
+                             "it has no masked-frame embedding to train with; leave mask_time_prob unset or start "
+                             "from a checkpoint saved with mask_time_prob > 0")
         return model
 
     def loss(self, rows: list[dict]):
