@@ -13,6 +13,10 @@ The shipped ``w2v2-tiny-ctc`` (issue 16, run 3), on a 2-core CPU::
     python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-3 \\
         --init-from artifacts/prev/workbench/checkpoints/w2v2-tiny-ctc   # BROAD: 13,000 steps, ~100 min
 
+Run 3 was stopped at step 5,400 and resumed with ``--mask-time-prob 0.3 --mask-feature-prob 0.15
+--mask-feature-length 16 --eval-every 250`` (stronger SpecAugment once held-out CER had stalled);
+stop the same command at step 5,400 and rerun it with those options to retrace it exactly.
+
 Training may start as soon as block 0 exists: the manifests are re-read every 100 steps.
 """
 from __future__ import annotations
