@@ -151,7 +151,7 @@ class TranscribePanel(Panel):
         self.decoder = widgets.ToggleButtons(
             options=[("greedy", "greedy"), ("beam + LM", "beam + LM"), ("both", "both")] if lm_ok else
             [("greedy", "greedy")], value=DECODER_CHOICES[decoder], description="decoder",
-            style={"button_width": "80px"},
+            style={"button_width": "96px"},
             tooltips=["the most likely token per frame (no language model)",
                       f"beam search with the word language model {self.lm}",
                       "both: their transcripts and WER side by side"] if lm_ok else ["greedy"])
