@@ -117,11 +117,9 @@ DEMO_LM = "demo-lm"
 
 def _beam_score(analyses, reg):
     """WER/CER of beam search + the demo LM on the analyses' cached log-probs (no new forward pass)."""
-    from .asr.decoding import decode_result
-    from .scoring.wer import score_corpus
+    from .asr.decoding import score_decoded
 
-    beam = decode_result(analyses, registry=reg, decoder="beam", lm=DEMO_LM)
-    return score_corpus({a.id: a.reference for a in analyses if a.ok}, beam)
+    return score_decoded(analyses, registry=reg, decoder="beam", lm=DEMO_LM)
 
 
 def _lm_line(score) -> str:
@@ -288,8 +286,7 @@ def run_demo(out: str | Path = "workbench-demo", *, quick: bool = False, data: s
         rt.save(out / "roundtrip")
         per = ", ".join(f"{r.voice} {_pct(r.wer)}" for r in rt.per_voice.itertuples())
         line = f"through {asr_model}: WER {_pct(rt.score.wer)} ({per})"
-        line += _lm_line(lambda: transcribe_back(v["synthesis"], model=asr_model, registry=reg, align=False,
-                                                 decoding={"decoder": "beam", "lm": DEMO_LM}).score)
+        line += _lm_line(lambda: _beam_score(rt.analysis, reg))
         if rt.timing is not None and len(rt.timing):
             import numpy as np
 

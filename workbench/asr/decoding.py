@@ -254,6 +254,16 @@ def decode_result(result, *, registry: ModelRegistry | None = None, options: Dec
     return out
 
 
+def score_decoded(result, *, registry: ModelRegistry | None = None, options: DecodeOptions | None = None,
+                  normalizer=None, **kw):
+    """The ``CorpusScore`` of ``result``'s analyses decoded as asked (:func:`decode_result`) against their
+    references; error rows are left out.  Another decoding of the same forward pass, not a new one."""
+    from ..scoring.wer import score_corpus
+
+    hyps = decode_result(result, registry=registry, options=options, **kw)
+    return score_corpus({a.id: a.reference for a in result if a.ok}, hyps, normalizer=normalizer)
+
+
 def tune(result, *, lm: str, alphas: Iterable[float] = (0.3, 0.5, 0.8, 1.2), betas: Iterable[float] = (0.0, 1.0, 2.0),
          registry: ModelRegistry | None = None, normalizer=None, **kw):
     """WER/CER of beam search + ``lm`` on every (alpha, beta) of the grid, best first (a DataFrame).

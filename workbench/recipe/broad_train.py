@@ -309,22 +309,23 @@ class BroadTrainer:
         self.model.train()
         return Path(folder)
 
+    def held_out_scores(self) -> dict[str, dict]:
+        """Greedy WER/CER per held-out set (subclasses may score from cached features)."""
+        return greedy_scores(self.model, self.held_out)
+
     def evaluate(self) -> dict:
         """Held-out greedy scores; exports the model when its mean CER is the best so far."""
-        scores = greedy_scores(self.model, self.held_out)
+        scores = self.held_out_scores()
         entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
                  "hours": round(self.store.hours(), 3)}
         if scores:
             mean_cer = float(np.mean([s["cer"] for s in scores.values()]))
             entry["mean_cer"] = round(mean_cer, 4)
-            if self.best is None or mean_cer < self.best["mean_cer"]:
-                self.best = {"step": self.step, "mean_cer": round(mean_cer, 4), **scores}
-                self.log.append(entry)
-                self.export(self.dir / "best" / "w2v2-tiny-ctc")
-                entry = None
-        if entry is not None:
-            self.log.append(entry)
-        print(json.dumps(self.log[-1]), flush=True)
+        self.log.append(entry)  # before the export, so the exported log has this evaluation
+        if scores and (self.best is None or mean_cer < self.best["mean_cer"]):
+            self.best = {"step": self.step, "mean_cer": round(mean_cer, 4), **scores}
+            self.export(self.dir / "best" / "w2v2-tiny-ctc")
+        print(json.dumps(entry), flush=True)
         return scores
 
     def minutes(self) -> float:

@@ -84,32 +84,29 @@ def measure(registry=None, *, corpus_path: Path | None = None) -> dict:
 
 def _lm_figures(ctc, greedy_score, reg) -> dict | None:
     """Beam search + ``demo-lm`` on the held-out set, and the demo's synthesis round trip
-    (its sentences x its voices) greedy and with the LM; None when the LM or Kokoro is missing."""
-    from ..asr.decoding import DecodeOptions, decode_result
+    (its sentences x its voices) greedy and with the LM; an error entry when the LM or Kokoro is
+    missing.  The LM decodings reuse the greedy runs' forward passes."""
+    from ..asr.decoding import DecodeOptions, score_decoded
     from ..errors import WorkbenchError
-    from ..scoring.wer import score_corpus
 
     options = DecodeOptions(decoder="beam", lm="demo-lm")
     try:
-        beam = decode_result(ctc, registry=reg, options=options)
+        beam_score = score_decoded(ctc, registry=reg, options=options)
     except (WorkbenchError, ImportError) as exc:  # kenlm/pyctcdecode not installed
         return {"error": str(exc)}
-    refs = {a.id: a.reference for a in ctc if a.ok}
-    beam_score = score_corpus(refs, beam)
     out = {"decoder": "beam (width 100) + demo-lm", "wer": round(float(beam_score.wer), 4),
            "cer": round(float(beam_score.cer), 4), "greedy_wer": round(float(greedy_score.wer), 4)}
     try:
         from ..tts.roundtrip import DEMO_SENTENCES, DEMO_VOICES, roundtrip
 
-        trips = {name: roundtrip(list(DEMO_SENTENCES), list(DEMO_VOICES), registry=reg, align=False,
-                                 decoding=decoding)
-                 for name, decoding in (("greedy", None), ("lm", {"decoder": "beam", "lm": "demo-lm"}))}
+        trip = roundtrip(list(DEMO_SENTENCES), list(DEMO_VOICES), registry=reg, align=False)
     except (WorkbenchError, ImportError) as exc:  # Kokoro assets absent
         out["roundtrip"] = {"error": str(exc)}
         return out
+    scores = {"greedy": trip.score, "lm": score_decoded(trip.analysis, registry=reg, options=options)}
     out["roundtrip"] = {"utterances": len(DEMO_SENTENCES) * len(DEMO_VOICES), "voices": list(DEMO_VOICES),
-                        **{f"{k}_wer": round(float(t.score.wer), 4) for k, t in trips.items()},
-                        **{f"{k}_cer": round(float(t.score.cer), 4) for k, t in trips.items()}}
+                        **{f"{k}_wer": round(float(t.wer), 4) for k, t in scores.items()},
+                        **{f"{k}_cer": round(float(t.cer), 4) for k, t in scores.items()}}
     return out
 
 

@@ -16,7 +16,6 @@ cross-entropy (:mod:`.frames`), with the same source weighting and seeded batche
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +112,8 @@ class FeatureTrainer(BroadTrainer):
             aux = aux_logits.sum() * 0.0
         return ctc + self.cfg.aux_weight * aux, {"ctc": round(float(ctc.detach()), 4), "aux": round(float(aux.detach()), 4)}
 
-    def evaluate(self) -> dict:
-        scores = feature_greedy_scores(self.model, self.held_out)
-        entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
-                 "hours": round(self.store.hours(), 3)}
-        if scores:
-            entry["mean_cer"] = round(float(np.mean([s["cer"] for s in scores.values()])), 4)
-            if self.best is None or entry["mean_cer"] < self.best["mean_cer"]:
-                self.best = {"step": self.step, "mean_cer": entry["mean_cer"], **scores}
-                self.export(self.dir / "best" / "w2v2-tiny-ctc")
-        self.log.append(entry)
-        print(json.dumps(entry), flush=True)
-        return scores
+    def held_out_scores(self) -> dict[str, dict]:
+        return feature_greedy_scores(self.model, self.held_out)
 
 
 def _feature_logits(model, row: dict):
