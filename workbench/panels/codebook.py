@@ -17,7 +17,7 @@ from ..representations.codebook import CodebookUsage, CodeCharacters, code_chara
 from ..errors import CorpusError, WorkbenchError
 from ..representations.framelabels import labels_by_id
 from .base import Panel, empty_state, set_figure, tidy
-from .trust import model_badges
+from .trust import model_note
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "datasets" / "kokoro-eval" / "manifest.jsonl"
 
@@ -100,9 +100,7 @@ class CodebookPanel(Panel):
         self.empty = empty_state("Press Analyse to run the pretraining model over the corpus: code usage, "
                                  "perplexity, codes versus characters and the selected utterance's code "
                                  "sequence appear here.")
-        self.model_note = widgets.HTML(model_badges(self.registry, [self.model.value]))
-        self.model.observe(lambda ch: setattr(self.model_note, "value", model_badges(self.registry, [ch["new"]])),
-                           "value")
+        self.model_note = model_note(self.registry, self.model)
         self.layout = widgets.VBox([
             widgets.HTML("<h3>Codebook</h3>"),
             self.model_note,

@@ -27,7 +27,7 @@ from ..representations.embeddings import (
 )
 from ..errors import WorkbenchError
 from .base import Panel, empty_state, set_figure, tidy
-from .trust import model_badges
+from .trust import model_note
 from .codebook import _image, resolve_corpus
 
 
@@ -102,9 +102,7 @@ class EmbeddingPanel(Panel):
         self.empty = empty_state("Press Analyse to run the model over the corpus (every layer): a 2-D map of "
                                  "its frames, coloured by character, appears here; pick a region to open its "
                                  "frames in the Alignment tab.")
-        self.model_note = widgets.HTML(model_badges(self.registry, [self.model.value]))
-        self.model.observe(lambda ch: setattr(self.model_note, "value", model_badges(self.registry, [ch["new"]])),
-                           "value")
+        self.model_note = model_note(self.registry, self.model)
         self.layout = widgets.VBox([
             widgets.HTML("<h3>Embeddings</h3>"),
             self.model_note,

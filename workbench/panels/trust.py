@@ -67,6 +67,15 @@ def model_badges(registry: ModelRegistry, names) -> str:
     return "".join(lines)
 
 
+def model_note(registry: ModelRegistry, picker):
+    """An HTML widget with the badges of ``picker``'s model, kept current as the picker changes."""
+    import ipywidgets as widgets
+
+    note = widgets.HTML(model_badges(registry, [picker.value]))
+    picker.observe(lambda ch: setattr(note, "value", model_badges(registry, [ch["new"]])), "value")
+    return note
+
+
 def runnable(registry: ModelRegistry, kind: str, *, keep=()) -> tuple[list[tuple[str, str]], str]:
     """``(options, note)``: the ``kind`` models that can run here as ``(label, name)`` options
     (demo and random-weight ones labelled), and an HTML note naming the others, why they cannot
