@@ -278,3 +278,34 @@ def test_tune_ranks_the_lm_weights_by_wer(tmp_path):
                              reference="the cat", log_probs=lp.astype(np.float32), vocab=VOCAB)
     table = tune([item], lm=str(arpa), alphas=(0.0, 0.5), betas=(0.0,), registry=reg)
     assert table[["alpha", "wer"]].values.tolist() == [[0.5, 0.0], [0.0, 0.5]]  # no LM weight: "THE CAD"
+
+
+def test_an_lm_sidecar_sets_the_default_weights_and_explicit_ones_win(tmp_path):
+    from workbench.asr.decoding import resolve_weights
+
+    reg = ModelRegistry()
+    arpa = _toy_lm(tmp_path)
+    lp = emissions(spell("THE CAT", ambiguous=AMBIGUOUS_T))
+    assert resolve_weights(DecodeOptions(lm=str(arpa)), reg).alpha == 0.5  # no sidecar: pyctcdecode's defaults
+    (tmp_path / "toy.decoding.json").write_text(json.dumps({"alpha": 0.0, "beta": 0.0, "tuned_on": "a test"}))
+    opts = resolve_weights(DecodeOptions(lm=str(arpa)), reg)
+    assert (opts.alpha, opts.beta) == (0.0, 0.0)
+    assert decode(lp, VOCAB, lm=str(arpa), registry=reg) == "THE CAD"  # the tuned (here: no) LM weight is used
+    assert decode(lp, VOCAB, lm=str(arpa), alpha=0.5, registry=reg) == "THE CAT"  # an explicit weight wins
+    assert resolve_weights(DecodeOptions(lm=str(arpa), alpha=0.7), reg).beta == 0.0  # each unset one is filled
+    (tmp_path / "toy.decoding.json").write_text('{"alpha": "heavy"}')
+    with pytest.raises(AssetIntegrityError, match="toy.decoding.json.*not a decoding-weights file"):
+        decode(lp, VOCAB, lm=str(arpa), registry=ModelRegistry())
+
+
+def test_demo_lm_weights_were_tuned_on_the_dev_set_not_a_reported_one(reg):
+    from workbench.asr.decoding import resolve_weights
+    from workbench.models.lm import locate, tuned_path
+
+    side = tuned_path(locate(reg.spec("demo-lm")))
+    record = json.loads(side.read_text())
+    assert record["tuned_on"].startswith("datasets/kokoro-dev")
+    best = min(record["grid"], key=lambda r: (r["wer"], r["cer"]))
+    assert (best["alpha"], best["beta"]) == (record["alpha"], record["beta"])  # the grid's best was written
+    opts = resolve_weights(DecodeOptions(lm="demo-lm"), reg)
+    assert (opts.alpha, opts.beta) == (record["alpha"], record["beta"])

@@ -71,6 +71,28 @@ def test_frame_targets_follow_the_spans():
     assert frames.phone_class(".") == frames.phone_class(" ") == frames.SILENCE
 
 
+def test_silence_mask_keeps_a_margin_and_the_loss_asks_for_blank_there():
+    import math
+
+    import torch
+
+    from workbench.recipe.frames import IGNORE, silence_loss, silence_mask
+
+    targets = torch.tensor([[0, 0, 0, 0, 0, 5, 5, 0, 0, 0, 0, 0], [IGNORE] * 12])
+    mask = silence_mask(targets, margin=2)
+    assert mask[0].tolist() == [True] * 3 + [False] * 6 + [True] * 3 and not mask[1].any()
+    assert silence_mask(targets, margin=0)[0].tolist() == [True] * 5 + [False] * 2 + [True] * 5
+    flat = torch.zeros(2, 12, 32)  # uniform over 32 tokens: p(blank or "|") = 2/32
+    assert float(silence_loss(flat, targets, blank_id=0, delimiter_id=4)) == pytest.approx(math.log(16), rel=1e-6)
+    quiet = flat.clone()
+    quiet[..., 0] = 10.0  # blank dominates every frame
+    assert float(silence_loss(quiet, targets, 0, 4)) == pytest.approx(-math.log((math.e ** 10 + 1) / (math.e ** 10 + 31)), rel=1e-5)
+    early = quiet.clone()
+    early[0, 0, 0], early[0, 0, 6] = 0.0, 10.0  # a letter said on the first frame, in the leading silence
+    assert float(silence_loss(early, targets, 0, 4)) > 1.0
+    assert float(silence_loss(flat, torch.full((2, 12), IGNORE), 0, 4)) == 0.0  # espeak rows: nothing to ask
+
+
 def test_num_frames_is_the_models_own_length():
     from workbench.recipe.build import new_model
 
@@ -218,6 +240,25 @@ def test_prose_set_is_held_out_voices_and_sentences_no_generator_makes():
     assert len(word_types(PROSE)) > 250
 
 
+def test_dev_set_is_fresh_text_in_training_voices():
+    from pathlib import Path
+
+    from workbench.recipe.broad import held_out_texts
+    from workbench.recipe.data import EVAL_VOICES, TRAIN_VOICES
+    from workbench.recipe.dev import DEV_PROSE, dev_sentences
+    from workbench.recipe.lm import training_text
+    from workbench.recipe.prose import PROSE
+
+    rows = _rows(Path(__file__).resolve().parents[1] / "datasets" / "kokoro-dev" / "manifest.jsonl")
+    texts = dev_sentences()
+    assert [r["text"] for r in rows] == texts and len(texts) == 36 + len(DEV_PROSE)
+    assert {r["voice"] for r in rows} <= set(TRAIN_VOICES) and not {r["voice"] for r in rows} & set(EVAL_VOICES)
+    keys = {t.strip().lower() for t in texts}
+    lm_text = {s.strip().lower() for s in training_text(grammar=30_000, seed=0, vocab_size=0)[0]}
+    others = held_out_texts() - keys  # held_out_texts() reads every committed set, this one included
+    assert not keys & lm_text and not keys & others and not set(DEV_PROSE) & set(PROSE)
+
+
 # ---------------------------------------------------------------- training over cached conv features
 @needs_assets
 def test_cached_feature_training_matches_the_audio_path_and_keeps_the_encoder(smoke_data, tmp_path):
@@ -285,6 +326,26 @@ def test_training_sample_draws_seeded_rows_with_audio(smoke_data):
         for r in rows:
             assert r["id"] in ids and abs(float(r["array"].std()) - 1.0) < 1e-3  # normalised audio
             assert len(r["array"]) / 16_000 == pytest.approx(r["duration"], abs=1e-3)
+
+
+@needs_assets
+def test_silence_weight_adds_the_blank_loss_to_the_training_loss(smoke_data, tmp_path):
+    import torch
+
+    from workbench.recipe.broad_train import BroadConfig
+    from workbench.recipe.feature_train import FeatureTrainer
+
+    cfg = BroadConfig(steps=1, aux_weight=0.5, silence_weight=0.25, threads=2)
+    trainer = FeatureTrainer(smoke_data[0], tmp_path, cfg, init_from=_tiny_ctc(tmp_path / "tiny"), held_out={})
+    rows = trainer.store.rows["kokoro"][:2]
+    torch.manual_seed(0)
+    trainer.model.eval()  # no dropout or masking: the three terms are the same in each call
+    with torch.no_grad():
+        total, fields = trainer.loss(rows)
+    assert fields["sil"] > 0
+    assert float(total) == pytest.approx(fields["ctc"] + 0.5 * fields["aux"] + 0.25 * fields["sil"], abs=2e-3)
+    trainer.cfg = BroadConfig(steps=1, aux_weight=0.5, silence_weight=0.0, threads=2)
+    assert "sil" not in trainer.loss(rows)[1]
 
 
 @needs_assets

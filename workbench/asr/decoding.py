@@ -11,7 +11,9 @@ a beam's score is ``log p_ctc + alpha * ln p_lm + beta * words`` (+ hotword bonu
   left as ``None`` it is ``"beam"`` when an LM or hotwords are given, else greedy.
 - ``lm``: a registry name of kind ``lm`` (``demo-lm``) or the path of an ARPA file or KenLM
   binary (registered on the fly); ``None``: beam search over the acoustics alone.
-- ``alpha``/``beta``: LM weight and word-insertion bonus; ``unigrams``: the words the LM knows
+- ``alpha``/``beta``: LM weight and word-insertion bonus; left as ``None`` they are the weights tuned
+  for the LM on a development set when it has them (``demo-lm`` does: :mod:`workbench.recipe.dev`),
+  else pyctcdecode's defaults 0.5 / 1.5 (:func:`resolve_weights`); ``unigrams``: the words the LM knows
   (read from an ARPA file by default; give a list for a binary LM); ``hotwords`` and
   ``hotword_weight``: words to favour (they need not be in the LM).
 
@@ -34,6 +36,7 @@ from ..models.ctc import SPECIAL
 from ..models.registry import ModelRegistry, resolve
 
 DECODERS = ("greedy", "beam")
+DEFAULT_ALPHA, DEFAULT_BETA = 0.5, 1.5  # pyctcdecode's own defaults
 #: The option names :func:`split_options` takes out of a keyword dict (evaluate, transcribe).
 OPTION_NAMES = ("decoder", "lm", "beam_width", "alpha", "beta", "unigrams", "hotwords", "hotword_weight",
                 "beam_prune_logp", "token_min_logp")
@@ -47,8 +50,8 @@ class DecodeOptions:
     decoder: str | None = None
     lm: str | None = None
     beam_width: int = 100
-    alpha: float = 0.5
-    beta: float = 1.5
+    alpha: float | None = None  # None: the LM's tuned weight, else DEFAULT_ALPHA
+    beta: float | None = None
     unigrams: tuple[str, ...] | None = None
     hotwords: tuple[str, ...] = ()
     hotword_weight: float = 10.0
@@ -66,8 +69,9 @@ class DecodeOptions:
             raise ValueError(f"beam_width={self.beam_width} must be at least 1")
         object.__setattr__(self, "decoder", decoder)
         object.__setattr__(self, "beam_width", int(self.beam_width))
-        object.__setattr__(self, "alpha", float(self.alpha))
-        object.__setattr__(self, "beta", float(self.beta))
+        for name in ("alpha", "beta"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "hotwords", tuple(w.strip() for w in self.hotwords if w and w.strip()))
         if self.unigrams is not None:
             object.__setattr__(self, "unigrams", tuple(self.unigrams))
@@ -104,15 +108,33 @@ def split_options(kw: dict) -> tuple[DecodeOptions, dict]:
     return DecodeOptions(**mine), rest
 
 
-def _options(options: DecodeOptions | None, kw: dict) -> DecodeOptions:
+def resolve_weights(options: DecodeOptions, registry: ModelRegistry | None = None) -> DecodeOptions:
+    """``options`` with alpha/beta filled in: the LM's tuned weights (its ``.decoding.json``) where
+    left as None, else pyctcdecode's defaults.  Greedy options come back as they are."""
+    from dataclasses import replace
+
+    if not options.beam or (options.alpha is not None and options.beta is not None):
+        return options
+    tuned = None
+    if options.lm is not None:
+        from ..models.lm import lm_name_for, locate, tuned_weights
+
+        reg = resolve(registry)
+        spec = reg.spec(lm_name_for(reg, options.lm))
+        tuned = tuned_weights(locate(spec)) if spec.kind == "lm" else None
+    tuned = tuned or {"alpha": DEFAULT_ALPHA, "beta": DEFAULT_BETA}
+    return replace(options, alpha=tuned["alpha"] if options.alpha is None else options.alpha,
+                   beta=tuned["beta"] if options.beta is None else options.beta)
+
+
+def _options(options: DecodeOptions | None, kw: dict, registry: ModelRegistry | None = None) -> DecodeOptions:
     if options is not None and kw:
         raise TypeError(f"give either options= or keywords ({', '.join(kw)}), not both")
-    if options is not None:
-        return options
-    opts, rest = split_options(kw)
-    if rest:
-        raise TypeError(f"unknown decoding option(s) {', '.join(sorted(rest))}; known: {', '.join(OPTION_NAMES)}")
-    return opts
+    if options is None:
+        options, rest = split_options(kw)
+        if rest:
+            raise TypeError(f"unknown decoding option(s) {', '.join(sorted(rest))}; known: {', '.join(OPTION_NAMES)}")
+    return resolve_weights(options, registry)
 
 
 # --------------------------------------------------------------------------- the decoder
@@ -195,6 +217,7 @@ def decoder_for(vocab: list[str], opts: DecodeOptions, *, blank_id: int = 0, wor
     from ..models.lm import lm_name_for
 
     reg = resolve(registry)
+    opts = resolve_weights(opts, reg)
     lm_name = lm_name_for(reg, opts.lm) if opts.lm is not None else None
     spec = reg.spec(lm_name) if lm_name is not None else None
     if spec is not None and spec.kind != "lm":
@@ -216,7 +239,7 @@ def decode(log_probs: np.ndarray, vocab: list[str], *, blank_id: int = 0, word_d
     """The transcript of one [T, V] log-probability matrix (greedy, or beam search with ``lm=``...)."""
     from ..models.ctc import greedy_path, greedy_spans, spans_to_text
 
-    opts = _options(options, kw)
+    opts = _options(options, kw, registry)
     lp = np.asarray(log_probs)
     if lp.ndim != 2 or lp.shape[1] != len(vocab):
         raise ValueError(f"log_probs of shape {lp.shape} do not match a vocabulary of {len(vocab)} tokens; "
@@ -236,7 +259,7 @@ def decode_result(result, *, registry: ModelRegistry | None = None, options: Dec
     Error rows are left out, as in ``AnalysisResult.transcripts()``.  ``timings``, when given,
     receives ``seconds`` (decoding only, not the decoder build) and ``utterances``.
     """
-    opts = _options(options, kw)
+    opts = _options(options, kw, registry)
     items = [a for a in result if a.ok]
     if not opts.beam:
         return {a.id: a.transcript for a in items}

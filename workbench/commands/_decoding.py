@@ -14,8 +14,8 @@ def decoding_options() -> argparse.ArgumentParser:
     g.add_argument("--lm", metavar="NAME_OR_FILE", default=None,
                    help="n-gram LM: a registry name (demo-lm) or an ARPA/KenLM binary file")
     g.add_argument("--beam-width", type=int, default=None, help="beams kept per frame (default 100)")
-    g.add_argument("--alpha", type=float, default=None, help="LM weight (default 0.5)")
-    g.add_argument("--beta", type=float, default=None, help="word insertion bonus (default 1.5)")
+    g.add_argument("--alpha", type=float, default=None, help="LM weight (default: the weight tuned for the LM, e.g. demo-lm's; else 0.5)")
+    g.add_argument("--beta", type=float, default=None, help="word insertion bonus (default: tuned for the LM; else 1.5)")
     g.add_argument("--hotword", action="append", default=None, metavar="WORD",
                    help="a word to favour in beam search (repeat for several)")
     return p

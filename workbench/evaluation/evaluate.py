@@ -125,13 +125,14 @@ def evaluate(corpus, models: str | list[str] | tuple[str, ...] = "w2v2-tiny-ctc"
     (:mod:`workbench.asr.decoding`); the scores are then those of the beam transcripts.
     """
     from ..asr import engine
-    from ..asr.decoding import decode_result, split_options
+    from ..asr.decoding import decode_result, resolve_weights, split_options
     from ..data.corpus import as_corpus
     from ..provenance import collect
     from ..models.registry import resolve
 
     decoding, analyze_kw = split_options({**analyze_kw, "decoder": decoder, "lm": lm})
     reg = resolve(registry)
+    decoding = resolve_weights(decoding, reg)  # the provenance records the weights used
     corpus = as_corpus(corpus)
     names = [models] if isinstance(models, (str, os.PathLike)) else list(models)
     if not names:

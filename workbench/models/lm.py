@@ -3,10 +3,12 @@
 An LM is an ARPA text file or a KenLM binary (``build_binary``); the registry loads it with
 ``kenlm.Model`` (query only) and keeps it in its LRU like any model.  Beam search
 (:mod:`workbench.asr.decoding`) reads the loaded :class:`NgramLM`: the KenLM model, its word
-list (read from the ARPA unigrams; binaries carry none) and its letter case.
+list (read from the ARPA unigrams; binaries carry none) and its letter case, and the decoding
+weights tuned for it, when a ``<stem>.decoding.json`` beside the file holds them (:func:`tuned_weights`).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +33,36 @@ class NgramLM:
     order: int = 0
     upper: bool = True  # words written in upper case (as the wav2vec2-base-960h vocabulary)
 
+    tuned: dict | None = None  # {"alpha": .., "beta": ..} from the sidecar file, if any
+
     @property
     def nbytes(self) -> int:
         return int(self.path.stat().st_size)
+
+
+def tuned_path(path: Path) -> Path:
+    """The sidecar file of an LM file that records its tuned beam-search weights: ``<stem>.decoding.json``."""
+    path = Path(path)
+    return path.with_name(path.name.split(".")[0] + ".decoding.json")
+
+
+def tuned_weights(path: Path | None) -> dict | None:
+    """``{"alpha": .., "beta": ..}`` tuned for the LM file at ``path`` (its sidecar), or None.
+
+    The sidecar is written by a tuning run on a development set (``python -m workbench.recipe.dev
+    --tune`` for ``demo-lm``); a file that does not parse as such is an error that names it."""
+    if path is None:
+        return None
+    side = tuned_path(path)
+    if not side.is_file():
+        return None
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+        return {"alpha": float(data["alpha"]), "beta": float(data["beta"])}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AssetIntegrityError(f"{side}: not a decoding-weights file ({exc}); it needs numbers \"alpha\" and "
+                                  f"\"beta\"; delete it to use pyctcdecode's defaults, or rewrite it by tuning "
+                                  "(python -m workbench.recipe.dev --tune)") from exc
 
 
 def locate(spec: ModelSpec) -> Path | None:
@@ -117,7 +146,7 @@ def load_lm(spec: ModelSpec) -> NgramLM:
             "rebuilt with `python -m workbench.recipe.lm`") from exc
     unigrams = read_arpa_unigrams(path) if _is_arpa(path) else None
     return NgramLM(name=spec.name, path=path, model=model, unigrams=unigrams, order=int(model.order),
-                   upper=_upper(model, unigrams))
+                   upper=_upper(model, unigrams), tuned=tuned_weights(path))
 
 
 def lm_name_for(registry, value: str | os.PathLike) -> str:

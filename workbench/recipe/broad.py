@@ -59,11 +59,14 @@ def training_voices() -> list[str]:
     return [v for v in KOKORO_VOICES if v not in EVAL_VOICES]
 
 
-def held_out_texts() -> set[str]:
-    """Sentences of the committed held-out sets (never used for training)."""
+def held_out_texts(skip: tuple[str, ...] = ()) -> set[str]:
+    """Sentences of the committed held-out sets ``datasets/*`` (never used for training), lower-cased;
+    ``skip``: set folder names to leave out."""
     root = Path(__file__).resolve().parents[2] / "datasets"
     out: set[str] = set()
     for manifest in root.glob("*/manifest.jsonl"):
+        if manifest.parent.name in skip:
+            continue
         for line in manifest.read_text(encoding="utf-8").splitlines():
             try:
                 out.add(json.loads(line)["text"].strip().lower())

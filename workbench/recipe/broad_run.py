@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mask-feature-prob", type=float, default=None,
                    help="SpecAugment: share of hidden channels masked (default: the checkpoint's)")
     p.add_argument("--mask-feature-length", type=int, default=None, help="SpecAugment: channel span length")
+    p.add_argument("--silence-weight", type=float, default=None,
+                   help="weight of the blank-in-silence loss on the CTC head (recipe/frames.py silence_loss; "
+                        f"default {BROAD.silence_weight})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true")
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                                          ("max_batch_seconds", a.max_batch_seconds), ("eval_every", a.eval_every),
                                          ("weights", _weights(a.weights)), ("mask_time_prob", a.mask_time_prob),
                                          ("mask_feature_prob", a.mask_feature_prob),
-                                         ("mask_feature_length", a.mask_feature_length)) if v is not None},
+                                         ("mask_feature_length", a.mask_feature_length),
+                                         ("silence_weight", a.silence_weight)) if v is not None},
                     **({"freeze_feature_encoder": False} if a.unfreeze else {}))
     print(json.dumps(out, indent=1, default=str))
     return 0

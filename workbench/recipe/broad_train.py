@@ -3,15 +3,17 @@
 The model is a plain ``Wav2Vec2ForCTC`` (the wav2vec2-base-960h vocabulary); next to it, and
 never exported, a linear head reads one transformer layer's output and is trained to give
 every 20 ms frame its Kokoro phoneme (:mod:`.frames`).  Loss = CTC + ``aux_weight`` x frame
-cross-entropy (frames of espeak-ng speech, which has no spans, are ignored by the second).
+cross-entropy (frames of espeak-ng speech, which has no spans, are ignored by the second)
++ ``silence_weight`` x blank on the CTC head where Kokoro says nothing is spoken
+(:func:`.frames.silence_loss`).
 
 Batches are drawn per step, not per epoch: source by ``weights``, then a run of neighbours in
 length order from a seeded position, so a step's batch follows from (seed, step, rows loaded).
 The manifests are re-read every ``reload_every`` steps, so training starts on the first block
 of data and takes in new blocks as the generator writes them.  Every ``save_every`` steps the
 whole state goes to ``<run>/broad/checkpoint.pt`` (atomically); every ``eval_every`` steps the
-model is decoded greedily on the held-out sets, and the best one (lowest mean CER) is exported
-to ``<run>/broad/best/w2v2-tiny-ctc``.
+model is decoded greedily on the held-out sets, and the best one (lowest CER on the development
+set ``datasets/kokoro-dev``, :data:`SELECT_ON`) is exported to ``<run>/broad/best/w2v2-tiny-ctc``.
 """
 from __future__ import annotations
 
@@ -24,11 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from .build import VOCAB, save_model
-from .frames import IGNORE, N_CLASSES, batch_with_targets
+from .frames import IGNORE, N_CLASSES, batch_with_targets, silence_loss
 from .train import _save_checkpoint, _text_to_labels, load_checkpoint
 
 SOURCES = ("kokoro", "splice", "espeak")
-HELD_OUT = ("kokoro-eval", "kokoro-prose")
+HELD_OUT = ("kokoro-eval", "kokoro-prose", "kokoro-dev")  # scored at every evaluation
+#: The sets whose mean CER picks the exported best step: the development set, never a reported one
+#: (runs 1-3, before it existed, picked on the mean of kokoro-eval and kokoro-prose).
+SELECT_ON = ("kokoro-dev",)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class BroadConfig:
     seed: int = 0
     aux_weight: float = 0.5
     aux_layer: int = -1  # hidden_states index the phoneme head reads (-1: the last layer, as lm_head)
+    silence_weight: float = 0.0  # x frames.silence_loss: blank on the CTC head where nothing is spoken
     weights: dict = field(default_factory=lambda: {"kokoro": 0.45, "splice": 0.3, "espeak": 0.25})
     speed_perturb: float = 0.05
     pad_augment: float = 0.3
@@ -291,8 +297,17 @@ class BroadTrainer:
                                                 targets[:, :n].reshape(-1), ignore_index=IGNORE)
         if not torch.isfinite(aux):  # a batch of espeak rows only: nothing to classify
             aux = logits.sum() * 0.0
-        return out.loss + self.cfg.aux_weight * aux, {"ctc": round(float(out.loss.detach()), 4),
-                                                      "aux": round(float(aux.detach()), 4)}
+        return self._total(out.loss, aux, out.logits, targets)
+
+    def _total(self, ctc, aux, ctc_logits, targets):
+        """CTC + ``aux_weight`` x aux (+ ``silence_weight`` x :func:`.frames.silence_loss`), and the log fields."""
+        fields = {"ctc": round(float(ctc.detach()), 4), "aux": round(float(aux.detach()), 4)}
+        total = ctc + self.cfg.aux_weight * aux
+        if self.cfg.silence_weight:
+            sil = silence_loss(ctc_logits, targets, self.model.config.pad_token_id, VOCAB["|"])
+            total = total + self.cfg.silence_weight * sil
+            fields["sil"] = round(float(sil.detach()), 4)
+        return total, fields
 
     def save(self) -> None:
         _save_checkpoint(self.dir / "checkpoint.pt", {
@@ -314,12 +329,14 @@ class BroadTrainer:
         return greedy_scores(self.model, self.held_out)
 
     def evaluate(self) -> dict:
-        """Held-out greedy scores; exports the model when its mean CER is the best so far."""
+        """Held-out greedy scores; exports the model when its selection CER (mean over :data:`SELECT_ON`,
+        or over every set when none of those exists) is the best so far."""
         scores = self.held_out_scores()
         entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
                  "hours": round(self.store.hours(), 3)}
         if scores:
-            mean_cer = float(np.mean([s["cer"] for s in scores.values()]))
+            chosen = [scores[k] for k in SELECT_ON if k in scores] or list(scores.values())
+            mean_cer = float(np.mean([s["cer"] for s in chosen]))
             entry["mean_cer"] = round(mean_cer, 4)
         self.log.append(entry)  # before the export, so the exported log has this evaluation
         if scores and (self.best is None or mean_cer < self.best["mean_cer"]):

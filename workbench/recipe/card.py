@@ -86,15 +86,16 @@ def _lm_figures(ctc, greedy_score, reg) -> dict | None:
     """Beam search + ``demo-lm`` on the held-out set, and the demo's synthesis round trip
     (its sentences x its voices) greedy and with the LM; an error entry when the LM or Kokoro is
     missing.  The LM decodings reuse the greedy runs' forward passes."""
-    from ..asr.decoding import DecodeOptions, score_decoded
+    from ..asr.decoding import DecodeOptions, resolve_weights, score_decoded
     from ..errors import WorkbenchError
 
-    options = DecodeOptions(decoder="beam", lm="demo-lm")
     try:
+        options = resolve_weights(DecodeOptions(decoder="beam", lm="demo-lm"), reg)  # demo-lm's tuned weights
         beam_score = score_decoded(ctc, registry=reg, options=options)
     except (WorkbenchError, ImportError) as exc:  # kenlm/pyctcdecode not installed
         return {"error": str(exc)}
-    out = {"decoder": "beam (width 100) + demo-lm", "wer": round(float(beam_score.wer), 4),
+    out = {"decoder": f"beam (width {options.beam_width}) + demo-lm, alpha {options.alpha:g}, beta {options.beta:g}",
+           "wer": round(float(beam_score.wer), 4),
            "cer": round(float(beam_score.cer), 4), "greedy_wer": round(float(greedy_score.wer), 4)}
     try:
         from ..tts.roundtrip import DEMO_SENTENCES, DEMO_VOICES, roundtrip

@@ -110,7 +110,7 @@ class FeatureTrainer(BroadTrainer):
         aux = F.cross_entropy(aux_logits.reshape(-1, aux_logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
         if not torch.isfinite(aux):  # espeak rows only: nothing to classify
             aux = aux_logits.sum() * 0.0
-        return ctc + self.cfg.aux_weight * aux, {"ctc": round(float(ctc.detach()), 4), "aux": round(float(aux.detach()), 4)}
+        return self._total(ctc, aux, logits, targets)
 
     def held_out_scores(self) -> dict[str, dict]:
         return feature_greedy_scores(self.model, self.held_out)

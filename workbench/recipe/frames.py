@@ -95,6 +95,36 @@ def word_frames(words, n_frames: int) -> np.ndarray:
     return inside
 
 
+def silence_mask(targets, margin: int = 2):
+    """Frames of ``targets`` ([batch, frames] classes) that are silence at least ``margin`` frames
+    away from any sound: the frames where no character may be spoken, whatever the exact boundaries.
+    Rows without spans (all :data:`IGNORE`) have none."""
+    import torch
+    import torch.nn.functional as F
+
+    sound = ((targets != SILENCE) & (targets != IGNORE)).float()[:, None]
+    near = F.max_pool1d(sound, 2 * margin + 1, stride=1, padding=margin)[:, 0] > 0 if margin else sound[:, 0] > 0
+    return (targets == SILENCE) & ~near
+
+
+def silence_loss(logits, targets, blank_id: int, delimiter_id: int, margin: int = 2):
+    """Mean ``-log p(blank or word delimiter)`` of the CTC head over :func:`silence_mask` frames.
+
+    CTC alone may put a character anywhere its path likes; the demo model learned to say a
+    sentence's first letter on the very first frame, in the leading silence, which put forced
+    alignments' first words 300 ms early.  Asking for blank (or ``|``, a word gap) where Kokoro's
+    durations say nothing is spoken moves the letters onto the speech.  Zero when no frame qualifies.
+    """
+    import torch
+
+    mask = silence_mask(targets[:, : logits.shape[1]], margin)
+    if not bool(mask.any()):
+        return logits.sum() * 0.0
+    lp = torch.log_softmax(logits[:, : mask.shape[1]].float(), dim=-1)
+    quiet = torch.logaddexp(lp[..., blank_id], lp[..., delimiter_id])
+    return -quiet[mask].mean()
+
+
 def batch_with_targets(rows: list[dict], cfg, rng: np.random.Generator):
     """Padded audio, CTC label lists and [batch, frames] phoneme targets for ``rows``.
 
