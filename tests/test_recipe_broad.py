@@ -370,3 +370,18 @@ def test_specaugment_settings_reach_the_model_and_mask_only_in_training(smoke_da
         torch.manual_seed(0)
         c = forward_frames(trainer.model, feats, mask)[0]
     assert torch.equal(a, b) and not torch.allclose(a, c, atol=1e-4)  # masked while training, never at inference
+
+
+def test_experiments_table_lists_this_run_then_the_earlier_ones(tmp_path):
+    from workbench.recipe.card import EARLIER_RUNS, experiments_table
+
+    def entry(step, cer):
+        return {"step": step, "minutes": step / 100, "hours": 5.0, "eval": {"kokoro-dev": {"wer": 0.5, "cer": cer}}}
+
+    (tmp_path / "training_log.json").write_text(json.dumps([{"step": 1, "loss": 3.0}, entry(500, 0.25)]))
+    assert "| 500 | 5.0 | 5.0 | 50.0% | 25.0% |" in experiments_table(tmp_path)
+    assert "Earlier" not in experiments_table(tmp_path)
+    (tmp_path / EARLIER_RUNS).write_text(json.dumps({"run 2": [entry(100, 0.5)], "run 3": [entry(200, 0.4)]}))
+    table = experiments_table(tmp_path)
+    assert table.index("This checkpoint's run") < table.index("Earlier: run 3") < table.index("Earlier: run 2")
+    assert "| 200 | 2.0 | 5.0 | 50.0% | 40.0% |" in table

@@ -188,13 +188,10 @@ BROAD_HISTORY = {
 }
 
 
-def experiments_table(folder: Path) -> str:
-    """Markdown table of the held-out evaluations logged during training (broad recipe logs)."""
-    log_path = Path(folder) / "training_log.json"
-    log = json.loads(log_path.read_text()) if log_path.exists() else []
-    rows = [e for e in log if e.get("eval")]
-    if not rows:
-        return ""
+EARLIER_RUNS = "earlier_runs.json"  # {"run 3": [its logged evaluations], ...} beside a checkpoint
+
+
+def _eval_table(rows: list[dict]) -> str:
     sets = sorted({k for e in rows for k in e["eval"]})
     head = "| step | minutes | training hours loaded | " + " | ".join(f"{s} WER | {s} CER" for s in sets) + " |"
     lines = [head, "|" + "---|" * (3 + 2 * len(sets))]
@@ -202,8 +199,27 @@ def experiments_table(folder: Path) -> str:
         cells = [f"{e['eval'][s]['wer']:.1%} | {e['eval'][s]['cer']:.1%}" if s in e["eval"] else "- | -"
                  for s in sets]
         lines.append(f"| {e['step']} | {e.get('minutes', '')} | {e.get('hours', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def experiments_table(folder: Path) -> str:
+    """Markdown tables of the held-out evaluations logged during training (broad recipe logs): the
+    shipped run's (``training_log.json``) and, after it, the earlier runs it continued from
+    (``earlier_runs.json``: run name -> logged evaluations), newest first."""
+    folder = Path(folder)
+    log_path = folder / "training_log.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else []
+    runs = [("This checkpoint's run", [e for e in log if e.get("eval")])]
+    earlier = folder / EARLIER_RUNS
+    if earlier.exists():
+        runs += [(f"Earlier: {name}", [e for e in entries if e.get("eval")])
+                 for name, entries in reversed(list(json.loads(earlier.read_text()).items()))]
+    runs = [(name, rows) for name, rows in runs if rows]
+    if not runs:
+        return ""
+    parts = [f"{name}:\n\n{_eval_table(rows)}" if len(runs) > 1 else _eval_table(rows) for name, rows in runs]
     return ("Greedy decoding during training (one utterance at a time, letters and apostrophes compared "
-            "upper-cased; the engine's batched figures above can differ slightly):\n\n" + "\n".join(lines))
+            "upper-cased; the engine's batched figures above can differ slightly):\n\n" + "\n\n".join(parts))
 
 
 def is_broad(folder: Path) -> bool:
