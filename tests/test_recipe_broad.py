@@ -385,3 +385,24 @@ def test_experiments_table_lists_this_run_then_the_earlier_ones(tmp_path):
     table = experiments_table(tmp_path)
     assert table.index("This checkpoint's run") < table.index("Earlier: run 3") < table.index("Earlier: run 2")
     assert "| 200 | 2.0 | 5.0 | 50.0% | 40.0% |" in table
+
+
+@needs_assets
+def test_pipeline_words_use_only_rows_whose_durations_kokoro_reproduces():
+    import copy
+    from pathlib import Path
+
+    from workbench.data.corpus import Corpus
+    from workbench.recipe.card import pipeline_words
+
+    full = Corpus.load(Path(__file__).resolve().parents[1] / "datasets" / "kokoro-eval" / "manifest.jsonl")
+    rows = [copy.deepcopy(full["eval-00000"]), copy.deepcopy(full["eval-00003"])]
+    rows[1].extra["words"][2]["start"] += 0.025  # one frame off: not the durations Kokoro gives
+    words, n = pipeline_words(Corpus(rows, name="two"))
+    assert n == 1 and set(words) == {"eval-00000"}
+    stored = rows[0].extra["words"]
+    assert [w["word"] for w in words["eval-00000"]] == [w["word"] for w in stored]
+    assert words["eval-00000"][0]["start"] == pytest.approx(stored[0]["start"] - 0.075)  # 3 frames early
+    gaps = [b["start"] - a["end"] for a, b in zip(stored, stored[1:])]
+    leads = [w["start"] - p["start"] for w, p in zip(stored[1:], words["eval-00000"][1:])]
+    assert leads == pytest.approx([0.075 + g / 2 for g in gaps])  # ... and half the space before the word

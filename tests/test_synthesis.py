@@ -206,3 +206,38 @@ def test_timing_plot_returns_the_figure(two_chunks):
     both = two_chunks.plot(kind="both")
     assert len(both.axes) == 2
     plt.close("all")
+
+
+def test_pipeline_timestamps_follow_kpipelines_rule_on_hand_counted_durations():
+    from workbench.tts.synthesis import _pipeline_times
+
+    # pad 10 frames, word 0 (2 + 3 frames), a space of 2, word 1 (4 frames), end pad
+    times = _pipeline_times([0, 0, -1, 1], np.array([10, 2, 3, 2, 4, 5]), start_sample=0)
+    # half-frames: start 2 * (10 - 3) = 14; word 0 ends 14 + 2 * 5 + 2 = 26 (half the space), word 1
+    # starts there and ends 28 + 2 * 4 = 36; one half-frame is 300 samples at 24 kHz = 12.5 ms
+    assert times[0] == pytest.approx((0.175, 0.325)) and times[1] == pytest.approx((0.325, 0.45))
+    later = _pipeline_times([0, 0, -1, 1], np.array([2, 2, 3, 2, 4, 5]), start_sample=24_000)
+    assert later[0][0] == pytest.approx(1.0)  # a pad under 3 frames starts at the chunk's start
+
+
+@requires_kokoro_assets
+def test_pipeline_timestamps_lead_the_duration_edges(two_chunks):
+    words = two_chunks.word_timings()
+    lead = words.start - words.pipeline_start
+    # three frames (75 ms) plus half the space before the word (none before a chunk's first word)
+    assert lead.min() >= 0.075 - 1e-9 and (lead.round(4) == 0.075).sum() >= 2
+    assert (words.pipeline_end <= words.end + 0.05).all()
+
+
+def test_energy_onset_finds_a_burst_after_silence():
+    from workbench.tts.onsets import energy_onset
+
+    rng = np.random.default_rng(0)
+    sr = 24_000
+    audio = np.zeros(sr)
+    audio[: int(0.2 * sr)] = 0.3 * rng.standard_normal(int(0.2 * sr))  # the word before
+    audio[int(0.5 * sr):int(0.8 * sr)] = 0.3 * rng.standard_normal(int(0.3 * sr))  # the word, at 0.500 s
+    assert energy_onset(audio, sr, near=0.55) == pytest.approx(0.5, abs=0.004)  # a stamp 50 ms late
+    assert energy_onset(audio, sr, near=0.45) == pytest.approx(0.5, abs=0.004)  # or 50 ms early
+    with pytest.raises(ValueError, match="outside"):
+        energy_onset(audio, sr, near=3.0)

@@ -65,7 +65,15 @@ def plain_text(text: str) -> str:
 
 @dataclass
 class WordTiming:
-    """Start and end (seconds from the start of the whole audio) of one word."""
+    """Start and end (seconds from the start of the whole audio) of one word.
+
+    ``start``/``end`` are the edges of the word's phoneme durations (its first phoneme's start, its
+    last phoneme's end).  ``pipeline_start``/``pipeline_end`` are the timestamps the reference
+    ``kokoro.KPipeline`` reports for the same durations (:func:`_pipeline_times`: three frames
+    earlier, and the space between two words split between them).  Measured against energy onsets
+    after pauses, the duration edges lag the sound by about 40 ms and the pipeline's stamps lead it
+    (``workbench.tts.onsets``).
+    """
 
     text: str
     phonemes: str
@@ -73,6 +81,8 @@ class WordTiming:
     end: float
     source: str
     flag: str = ""
+    pipeline_start: float | None = None
+    pipeline_end: float | None = None
 
 
 @dataclass
@@ -161,12 +171,15 @@ class SynthesisResult:
         return token_frame(self.tokens)
 
     def word_timings(self):
-        """One row per spoken word: chunk, word, phonemes, start, end (seconds), source, flag."""
+        """One row per spoken word: chunk, word, phonemes, start, end (seconds, duration edges), source,
+        flag, pipeline_start, pipeline_end (``kokoro.KPipeline``'s timestamps; see :class:`WordTiming`)."""
         import pandas as pd
 
         return pd.DataFrame([{"chunk": c.index, "word": w.text, "phonemes": w.phonemes, "start": w.start,
-                              "end": w.end, "source": w.source, "flag": w.flag} for c in self.chunks for w in c.words],
-                            columns=["chunk", "word", "phonemes", "start", "end", "source", "flag"])
+                              "end": w.end, "source": w.source, "flag": w.flag, "pipeline_start": w.pipeline_start,
+                              "pipeline_end": w.pipeline_end} for c in self.chunks for w in c.words],
+                            columns=["chunk", "word", "phonemes", "start", "end", "source", "flag",
+                                     "pipeline_start", "pipeline_end"])
 
     def phoneme_timings(self):
         """One row per phoneme token: chunk, token, id, symbol, start, end (seconds), word."""
@@ -434,10 +447,51 @@ def _layout(group: list[Token], vocab: dict[str, int]) -> tuple[str, list[int], 
     return ps, [vocab[c] for c, _ in kept], [c for c, _ in kept], [i for _, i in kept]
 
 
+#: The reference pipeline's lead: ``kokoro.KPipeline.join_timestamps`` starts counting at the
+#: leading pad's duration less three frames ("TODO: Is -3 an appropriate offset?" in its source).
+PIPELINE_LEAD_FRAMES = 3
+
+
+def _pipeline_times(token_word: list[int], durations: np.ndarray, start_sample: int) -> dict[int, tuple[float, float]]:
+    """``{g2p token index: (start, end)}`` as ``kokoro.KPipeline.join_timestamps`` computes them.
+
+    Its rule, in half-frames: start at ``2 * max(0, pad - 3)``; a token (word or punctuation)
+    starts where the previous one ended, and ends after twice its phoneme frames plus the
+    space after it, so each space is split between its two neighbours; the next token starts
+    half a space later.  Recomputed here from the same durations (independent code, same rule),
+    so the workbench can show the timestamps users of the reference package see.
+    """
+    half = FRAME_SAMPLES / 2 / SAMPLE_RATE
+    d = np.asarray(durations, dtype=np.int64)[1:-1]  # model tokens only (pads dropped)
+    left = right = 2 * max(0, int(durations[0]) - PIPELINE_LEAD_FRAMES)
+    out: dict[int, tuple[float, float]] = {}
+    k = 0
+    while k < len(token_word):
+        w = token_word[k]
+        if w < 0:  # a space with no word before it: split like any other
+            left = right + int(d[k])
+            right = left + int(d[k])
+            k += 1
+            continue
+        j = k
+        while j < len(token_word) and token_word[j] == w:
+            j += 1
+        spaced = j < len(token_word) and token_word[j] < 0
+        space = int(d[j]) if spaced else 0
+        start = left
+        left = right + 2 * int(d[k:j].sum()) + space
+        right = left + space
+        out[w] = (start_sample / SAMPLE_RATE + start * half, start_sample / SAMPLE_RATE + left * half)
+        k = j + (1 if spaced else 0)
+    return out
+
+
 def _word_timings(group: list[Token], token_word: list[int], durations: np.ndarray,
                   start_sample: int) -> list[WordTiming]:
-    """Word start/end seconds from the token durations (pads excluded); punctuation has no word time."""
+    """Word start/end seconds from the token durations (pads excluded); punctuation has no word time.
+    Each word also carries the reference pipeline's timestamps (:func:`_pipeline_times`)."""
     edges = (start_sample + np.concatenate([[0], np.cumsum(durations)]) * FRAME_SAMPLES) / SAMPLE_RATE
+    pipeline = _pipeline_times(token_word, durations, start_sample)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for k, w in enumerate(token_word):
@@ -448,8 +502,10 @@ def _word_timings(group: list[Token], token_word: list[int], durations: np.ndarr
     for w in sorted(first):
         t = group[w]
         if t.is_spellable:  # words, numbers and spoken symbols (an emoji read by espeak); not punctuation
+            p_start, p_end = pipeline.get(w, (None, None))
             words.append(WordTiming(text=t.text, phonemes=t.phonemes, start=float(edges[first[w] + 1]),
-                                    end=float(edges[last[w] + 2]), source=t.source, flag=t.flag))
+                                    end=float(edges[last[w] + 2]), source=t.source, flag=t.flag,
+                                    pipeline_start=p_start, pipeline_end=p_end))
     return words
 
 
