@@ -329,6 +329,36 @@ def test_training_sample_draws_seeded_rows_with_audio(smoke_data):
 
 
 @needs_assets
+def test_dropout_setting_rebuilds_the_model_with_the_same_weights(smoke_data, tmp_path):
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    from workbench.recipe.broad_train import BroadConfig
+    from workbench.recipe.feature_train import FeatureTrainer, forward_frames
+
+    tiny = _tiny_ctc(tmp_path / "tiny", 0.05)
+    cfg = BroadConfig(steps=1, dropout=0.2, mask_time_prob=0.0, mask_feature_prob=0.0, threads=2)
+    trainer = FeatureTrainer(smoke_data[0], tmp_path / "run", cfg, init_from=tiny, held_out={})
+    config = trainer.model.config
+    assert (config.hidden_dropout, config.attention_dropout, config.feat_proj_dropout) == (0.2, 0.2, 0.2)
+    before = Wav2Vec2ForCTC.from_pretrained(str(tiny)).state_dict()
+    after = trainer.model.state_dict()
+    assert set(before) - set(after) == {"wav2vec2.masked_spec_embed"}  # masking is off: no masked-frame embedding
+    assert all(torch.equal(before[k], after[k]) for k in after)
+    row = trainer.store.rows["kokoro"][0]
+    feats = torch.from_numpy(row["feats"].astype("float32"))[None]
+    mask = torch.ones(feats.shape[:2], dtype=torch.bool)
+    with torch.no_grad():
+        trainer.model.eval()
+        a, b = forward_frames(trainer.model, feats, mask)[0], forward_frames(trainer.model, feats, mask)[0]
+        trainer.model.train()
+        c = forward_frames(trainer.model, feats, mask)[0]
+    assert torch.equal(a, b) and not torch.allclose(a, c, atol=1e-4)  # dropout acts in training only
+    with pytest.raises(ValueError, match="dropout=1.5 must be in"):
+        FeatureTrainer(smoke_data[0], tmp_path / "bad", BroadConfig(steps=1, dropout=1.5), init_from=tiny, held_out={})
+
+
+@needs_assets
 def test_silence_weight_adds_the_blank_loss_to_the_training_loss(smoke_data, tmp_path):
     import torch
 

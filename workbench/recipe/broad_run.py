@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--silence-weight", type=float, default=None,
                    help="weight of the blank-in-silence loss on the CTC head (recipe/frames.py silence_loss; "
                         f"default {BROAD.silence_weight})")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="hidden, attention and feature-projection dropout (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true")
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                                          ("weights", _weights(a.weights)), ("mask_time_prob", a.mask_time_prob),
                                          ("mask_feature_prob", a.mask_feature_prob),
                                          ("mask_feature_length", a.mask_feature_length),
-                                         ("silence_weight", a.silence_weight)) if v is not None},
+                                         ("silence_weight", a.silence_weight), ("dropout", a.dropout))
+                                 if v is not None},
                     **({"freeze_feature_encoder": False} if a.unfreeze else {}))
     print(json.dumps(out, indent=1, default=str))
     return 0

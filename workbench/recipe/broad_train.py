@@ -64,6 +64,8 @@ class BroadConfig:
     mask_time_prob: float | None = None
     mask_feature_prob: float | None = None
     mask_feature_length: int | None = None
+    # dropout (None: the checkpoint's): hidden, attention and feature-projection dropout of the transformer
+    dropout: float | None = None
 
 
 def _schedule(step: int, cfg: BroadConfig) -> float:
@@ -279,6 +281,16 @@ class BroadTrainer:
             raise ValueError(f"{init_from or 'the new model'} was built without time masking (mask_time_prob 0), so "
                              "it has no masked-frame embedding to train with; leave mask_time_prob unset or start "
                              "from a checkpoint saved with mask_time_prob > 0")
+        if self.cfg.dropout is not None and not 0.0 <= self.cfg.dropout < 1.0:
+            raise ValueError(f"dropout={self.cfg.dropout} must be in [0, 1)")
+        if self.cfg.dropout is not None:  # modules read their rates when built: rebuild, keep the weights
+            for key in ("hidden_dropout", "attention_dropout", "feat_proj_dropout"):
+                setattr(model.config, key, float(self.cfg.dropout))
+            rebuilt = Wav2Vec2ForCTC(model.config)
+            missing, unexpected = rebuilt.load_state_dict(model.state_dict(), strict=False)
+            if missing or set(unexpected) - {"wav2vec2.masked_spec_embed"}:  # unused once masking is off
+                raise RuntimeError(f"rebuilding with dropout {self.cfg.dropout} lost weights: {missing + unexpected}")
+            model = rebuilt
         return model
 
     def loss(self, rows: list[dict]):
