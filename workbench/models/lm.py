@@ -3,8 +3,8 @@
 An LM is an ARPA text file or a KenLM binary (``build_binary``); the registry loads it with
 ``kenlm.Model`` (query only) and keeps it in its LRU like any model.  Beam search
 (:mod:`workbench.asr.decoding`) reads the loaded :class:`NgramLM`: the KenLM model, its word
-list (read from the ARPA unigrams; binaries carry none) and its letter case, and the decoding
-weights tuned for it, when a ``<stem>.decoding.json`` beside the file holds them (:func:`tuned_weights`).
+list (read from the ARPA unigrams; binaries carry none) and its letter case.  The beam-search
+weights tuned for an LM live beside its file, in ``<stem>.decoding.json`` (:func:`tuned_weights`).
 """
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ class NgramLM:
     order: int = 0
     upper: bool = True  # words written in upper case (as the wav2vec2-base-960h vocabulary)
 
-    tuned: dict | None = None  # {"alpha": .., "beta": ..} from the sidecar file, if any
-
     @property
     def nbytes(self) -> int:
         return int(self.path.stat().st_size)
@@ -43,7 +41,12 @@ class NgramLM:
 def tuned_path(path: Path) -> Path:
     """The sidecar file of an LM file that records its tuned beam-search weights: ``<stem>.decoding.json``."""
     path = Path(path)
-    return path.with_name(path.name.split(".")[0] + ".decoding.json")
+    name = path.name
+    for suffix in (".arpa.gz", *LM_SUFFIXES):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + ".decoding.json")
 
 
 def tuned_weights(path: Path | None) -> dict | None:
@@ -146,7 +149,7 @@ def load_lm(spec: ModelSpec) -> NgramLM:
             "rebuilt with `python -m workbench.recipe.lm`") from exc
     unigrams = read_arpa_unigrams(path) if _is_arpa(path) else None
     return NgramLM(name=spec.name, path=path, model=model, unigrams=unigrams, order=int(model.order),
-                   upper=_upper(model, unigrams), tuned=tuned_weights(path))
+                   upper=_upper(model, unigrams))
 
 
 def lm_name_for(registry, value: str | os.PathLike) -> str:

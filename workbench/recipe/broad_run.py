@@ -6,16 +6,20 @@ re-reading it as it grows (:mod:`.broad_train`).  Both resume from where a kille
 stopped.  ``smoke=True`` runs both on a few utterances in a temporary folder (CI), whatever
 folders are given.
 
-The shipped ``w2v2-tiny-ctc`` (issue 16, run 3), on a 2-core CPU::
+The shipped ``w2v2-tiny-ctc`` (issue 16, run 4), on a 2-core CPU::
 
-    python -m workbench.recipe.broad_run broad-data --data-dir artifacts/broad-data --blocks 10   # ~5 h of speech
-    mkdir -p artifacts/prev && git archive eb50966 workbench/checkpoints/w2v2-tiny-ctc | tar -x -C artifacts/prev
-    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-3 \\
-        --init-from artifacts/prev/workbench/checkpoints/w2v2-tiny-ctc   # BROAD: 13,000 steps, ~100 min
+    python -m workbench.recipe.broad_run broad-data --data-dir artifacts/broad-data --blocks 26   # ~13 h of speech
+    python -m workbench.recipe.dev                # datasets/kokoro-dev (committed): picks the best step
+    mkdir -p artifacts/prev && git archive 62fdaaa workbench/checkpoints/w2v2-tiny-ctc | tar -x -C artifacts/prev
+    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-4 \\
+        --init-from artifacts/prev/workbench/checkpoints/w2v2-tiny-ctc --steps 8000 --lr 6e-4 \\
+        --weights kokoro=0.5,splice=0.35,espeak=0.15 --silence-weight 0.5 --dropout 0.05
+    python -m workbench.recipe.dev --tune         # demo-lm's alpha/beta for the new model
 
-Run 3 was stopped at step 5,400 and resumed with ``--mask-time-prob 0.3 --mask-feature-prob 0.15
---mask-feature-length 16 --eval-every 250`` (stronger SpecAugment once held-out CER had stalled);
-stop the same command at step 5,400 and rerun it with those options to retrace it exactly.
+Run 4 continued run 3 (the checkpoint at git revision 62fdaaa), itself fine-tuned from the
+session-3 checkpoint (eb50966) over blocks 0-9 with ``BROAD`` (13,000 steps), stopped at step 5,400
+and resumed with ``--mask-time-prob 0.3 --mask-feature-prob 0.15 --mask-feature-length 16
+--eval-every 250``; those SpecAugment settings are in the checkpoint's config and carry over.
 
 Training may start as soon as block 0 exists: the manifests are re-read every 100 steps.
 """

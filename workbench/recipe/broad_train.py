@@ -347,9 +347,9 @@ class BroadTrainer:
         entry = {"step": self.step, "minutes": round(self.minutes(), 2), "eval": scores, "rows": len(self.store),
                  "hours": round(self.store.hours(), 3)}
         if scores:
-            chosen = [scores[k] for k in SELECT_ON if k in scores] or list(scores.values())
-            mean_cer = float(np.mean([s["cer"] for s in chosen]))
-            entry["mean_cer"] = round(mean_cer, 4)
+            chosen = [k for k in SELECT_ON if k in scores] or sorted(scores)
+            mean_cer = float(np.mean([scores[k]["cer"] for k in chosen]))
+            entry["mean_cer"], entry["selected_on"] = round(mean_cer, 4), chosen
         self.log.append(entry)  # before the export, so the exported log has this evaluation
         if scores and (self.best is None or mean_cer < self.best["mean_cer"]):
             self.best = {"step": self.step, "mean_cer": round(mean_cer, 4), **scores}
