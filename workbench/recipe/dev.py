@@ -47,7 +47,8 @@ def dev_sentences(n_grammar: int = N_GRAMMAR, *, seed: int = GRAMMAR_SEED) -> li
     from .sentences import generate
 
     seen = {s.strip().lower() for s in training_text(grammar=30_000, seed=0, vocab_size=0)[0]}
-    seen |= {s.strip().lower() for s in generate(20_000, seed=101)}  # the broad data's grammar texts
+    for grammar_seed in (101, 102):  # the broad data's grammar texts (Kokoro and splice; espeak-ng)
+        seen |= {s.strip().lower() for s in generate(20_000, seed=grammar_seed)}
     seen |= held_out_texts(skip=(DEV_DIR.name,))  # the other sets (this one's own texts are the answer)
     fresh, taken = [], set()
     for s in generate(20 * n_grammar, seed=seed):
