@@ -150,6 +150,7 @@ def _lm_figures(ctc, greedy_score, reg) -> dict | None:
     except (WorkbenchError, ImportError) as exc:  # kenlm/pyctcdecode not installed
         return {"error": str(exc)}
     out = {"decoder": f"beam (width {options.beam_width}) + demo-lm, alpha {options.alpha:g}, beta {options.beta:g}",
+           "alpha": options.alpha, "beta": options.beta,
            "wer": round(float(beam_score.wer), 4),
            "cer": round(float(beam_score.cer), 4), "greedy_wer": round(float(greedy_score.wer), 4)}
     try:
@@ -209,37 +210,43 @@ SHIPPED_HISTORY = {
 #: ``SHIPPED_HISTORY`` when the checkpoint's training log has auxiliary-loss entries.
 BROAD_HISTORY = {
     "w2v2-tiny-ctc": (
-        "Fine-tuned from the previous demo checkpoint (6,600 CTC steps on a ~340-word grammar, 24 voices; git "
-        "revision eb50966) with the broad recipe, run 3 (`python -m workbench.recipe.broad_run broad`, "
-        "configuration `BROAD` in `workbench/recipe/broad_run.py`): CTC plus an auxiliary loss (weight 0.5) "
-        "that classifies every 20 ms frame into one of 50 phoneme classes taken from Kokoro's own predicted "
-        "durations (a linear head on the last transformer layer, not part of the saved model). The conv feature "
-        "encoder is frozen and its output computed once per utterance (`workbench/recipe/feature_train.py`): "
-        "batches pad frames under an attention mask, so a clip's training input is exactly its inference input, "
-        "and a step of up to 16 utterances / 64 s of audio takes about 0.45 s on 2 cores (about 140 s of audio "
-        "per second, 3x the audio-batch trainer). 13,000 steps, peak lr 8e-4, 300 warm-up steps, cosine decay "
-        "to 5%, AdamW, grad-norm clip 5, no dropout; source weights Kokoro/spliced/espeak-ng 0.45/0.40/0.15. "
-        "The run was changed once: steps 0-5,400 with the checkpoint's SpecAugment (5% of frames masked), "
-        "evaluated every 500 steps; there held-out CER had stalled near 41% / 56% since step 2,000 while the "
-        "training loss kept falling, so from step 5,400 (resumed from its saved state) 30% of frames "
-        "(`--mask-time-prob 0.3`) and 15% of the 192 hidden channels in spans of 16 (`--mask-feature-prob "
-        "0.15 --mask-feature-length 16`) were masked, evaluated every 250 steps; held-out CER then fell again "
-        "(table below).\n\n"
-        "Training speech (`workbench/recipe/broad.py`, seeded blocks 0-9, not committed; 4,564 utterances, "
-        "5.07 h, 11,385 word types): Kokoro-82M saying word sequences drawn from the 12,000 most frequent "
-        "English words that misaki's lexicons hold (plus 20% sentences of the old grammar, never the held-out "
-        "ones), by the 50 training voice packs and random two-voice blends at speeds 0.8-1.3 (1,064 "
-        "utterances, 1.19 h; 0.5x real time on the shared CPU, the slow part: 143 min); new word sequences "
-        "spliced from that audio at Kokoro's word boundaries (2,000, 2.23 h, 300x real time); espeak-ng in 7 "
-        "accents x 17 variants (1,500, 1.67 h, 90x real time). The held-out voices (af_nova, am_michael, "
-        "bf_lily, bm_george) never occur in training. Both held-out sets were decoded every 500 steps and the "
-        "step with the lowest mean CER was kept (table below); that choice uses the held-out sets, so their "
-        "figures are slightly optimistic.\n\n"
-        "Earlier broad runs, not shipped (greedy CER kokoro-eval / kokoro-prose, from 39.6% / 67.8%): run 1, "
-        "audio batches, encoder frozen, 700 steps in 81 min on a CPU shared with other work: 55.7% / 69.3%; "
-        "run 2, audio batches, encoder trained, 225 steps in 46 min: 63.3% / 70.6% at step 200. Both were "
-        "slowed 3-10x by the shared CPU and fed zero-padded audio batches to a group-norm model that never sees "
-        "padding at inference."),
+        "Run 4 of the broad recipe (`python -m workbench.recipe.broad_run broad`; the exact commands are in the "
+        "docstring of `workbench/recipe/broad_run.py`), fine-tuning run 3's checkpoint (git revision 62fdaaa) with "
+        "CTC plus two frame-level losses that use Kokoro's own predicted durations: an auxiliary head (weight 0.5, "
+        "a linear layer on the last transformer layer, not part of the saved model) that classifies every 20 ms "
+        "frame into one of 50 phoneme classes, and, new in run 4, a blank-in-silence loss on the CTC head "
+        "(weight 0.5, `frames.silence_loss`): where the durations say nothing is spoken, at least 40 ms from any "
+        "phoneme, the CTC head is asked for blank or a word gap. Run 3 had learned to say a sentence's first "
+        "letter on the very first frame, in the leading silence, which put forced alignments' first words 300 ms "
+        "early. The conv feature encoder is frozen and its output computed once per utterance "
+        "(`workbench/recipe/feature_train.py`), so a step of up to 16 utterances / 64 s of audio takes about "
+        "0.48 s on 2 cores. {steps} steps, peak lr 6e-4, 300 warm-up steps, cosine decay to 5%, AdamW, grad-norm "
+        "clip 5; dropout 0.05 (hidden, attention, feature projection; run 3 had none), SpecAugment as run 3 ended "
+        "(30% of frames, 15% of the 192 channels in spans of 16); source weights Kokoro/spliced/espeak-ng "
+        "0.50/0.35/0.15.\n\n"
+        "Training speech (`workbench/recipe/broad.py`, seeded blocks 0-25, not committed; 11,700 utterances, "
+        "13.1 h, 12,027 word types): Kokoro-82M saying word sequences drawn from the 12,000 most frequent English "
+        "words that misaki's lexicons hold (plus 20% sentences of the old grammar, never held-out ones), by the 50 "
+        "training voice packs and random two-voice blends at speeds 0.8-1.3 (2,600 utterances, 2.92 h; run 3 had "
+        "1,064 / 1.19 h; Kokoro runs at about 1.8x real time on the 2 cores when nothing else runs, 0.9x on "
+        "average over all sessions); new word sequences spliced from that audio at Kokoro's word boundaries "
+        "(5,200, 5.84 h, 420x real time); espeak-ng in 7 accents x 17 variants (3,900, 4.33 h, 140x real time). "
+        "The held-out voices (af_nova, am_michael, bf_lily, bm_george) never occur in training.\n\n"
+        "Every 500 steps the model was decoded greedily on kokoro-eval, kokoro-prose and the development set "
+        "`datasets/kokoro-dev` (48 utterances in training voices: fresh grammar sentences and hand-written prose "
+        "that no generator or LM saw), and the step with the lowest **development** CER was kept, so the "
+        "reported sets played no part in choosing it (runs 1-3 chose on the mean of the two reported sets). "
+        "`demo-lm`'s beam-search weights were then tuned for this checkpoint on the same development set "
+        "(`python -m workbench.recipe.dev --tune`: alpha {alpha}, beta {beta}).\n\n"
+        "Run 3 (the previous shipped checkpoint): fine-tuned from the session-3 checkpoint (eb50966) over blocks "
+        "0-9 (4,564 utterances, 5.07 h) for 13,000 steps, peak lr 8e-4, source weights 0.45/0.40/0.15, no "
+        "dropout; SpecAugment raised from 5% to 30% of frames (and 15% of channels) at step 5,400 when held-out "
+        "CER had stalled; greedy CER kokoro-eval / kokoro-prose 35.5% / 53.3% at the end. Its evaluations are "
+        "the second table below. Earlier broad runs, not shipped (greedy CER kokoro-eval / kokoro-prose, from "
+        "39.6% / 67.8%): run 1, audio batches, encoder frozen, 700 steps in 81 min on a CPU shared with other "
+        "work: 55.7% / 69.3%; run 2, audio batches, encoder trained, 225 steps in 46 min: 63.3% / 70.6% at step "
+        "200. Both were slowed 3-10x by the shared CPU and fed zero-padded audio batches to a group-norm model "
+        "that never sees padding at inference."),
 }
 
 
@@ -349,13 +356,18 @@ def write_cards(figures: dict, *, checkpoints: Path, history: dict[str, str] | N
     by_voice = figures["ctc"].get("by_voice") or []
     broad = is_broad(checkpoints / "w2v2-tiny-ctc")
     if broad:
-        history = {**history, "w2v2-tiny-ctc": BROAD_HISTORY["w2v2-tiny-ctc"]}
+        lm_fig = figures.get("lm") or {}
+        history = {**history, "w2v2-tiny-ctc": BROAD_HISTORY["w2v2-tiny-ctc"].format(
+            steps=f"{t_ctc['steps']:,}" if t_ctc.get("steps") is not None else "?",
+            alpha=f"{lm_fig['alpha']:g}" if "alpha" in lm_fig else "?",
+            beta=f"{lm_fig['beta']:g}" if "beta" in lm_fig else "?")}
         about = ("**A demo model, not a real recogniser.** It has heard synthetic speech only: Kokoro-82M voices "
                  "(50 packs and blends) saying word sequences from a 12,000-word list and template sentences, and "
                  "espeak-ng. It exists so that transcripts, alignments and embeddings behave like a trained "
                  "model's offline; use `wav2vec2-base-960h` for real speech.")
-        reproduce = ("Reproduce: the three commands in the docstring of `workbench/recipe/broad_run.py` (data "
-                     "blocks 0-9, the earlier checkpoint, the `broad` stage; seeded and resumable).")
+        reproduce = ("Reproduce: the commands in the docstring of `workbench/recipe/broad_run.py` (data blocks "
+                     "0-25, the development set, the earlier checkpoint, the `broad` stage, the LM weights; seeded "
+                     "and resumable).")
     else:
         about = ("**A demo model, not a real recogniser.** It has heard synthetic speech only: a ~340-word "
                  "template grammar spoken by 24 Kokoro voices. It exists so that transcripts, alignments and "
