@@ -281,9 +281,9 @@ class BroadTrainer:
             raise ValueError(f"{init_from or 'the new model'} was built without time masking (mask_time_prob 0), so "
                              "it has no masked-frame embedding to train with; leave mask_time_prob unset or start "
                              "from a checkpoint saved with mask_time_prob > 0")
-        if self.cfg.dropout is not None and not 0.0 <= self.cfg.dropout < 1.0:
-            raise ValueError(f"dropout={self.cfg.dropout} must be in [0, 1)")
         if self.cfg.dropout is not None:  # modules read their rates when built: rebuild, keep the weights
+            if not 0.0 <= self.cfg.dropout < 1.0:
+                raise ValueError(f"dropout={self.cfg.dropout} must be in [0, 1)")
             for key in ("hidden_dropout", "attention_dropout", "feat_proj_dropout"):
                 setattr(model.config, key, float(self.cfg.dropout))
             rebuilt = Wav2Vec2ForCTC(model.config)

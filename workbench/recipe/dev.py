@@ -43,12 +43,11 @@ N_GRAMMAR = 36
 def dev_sentences(n_grammar: int = N_GRAMMAR, *, seed: int = GRAMMAR_SEED) -> list[str]:
     """``n_grammar`` fresh grammar sentences, then :data:`DEV_PROSE` (the set's texts, in order)."""
     from .broad import held_out_texts
-    from .lm import training_text
     from .sentences import generate
 
-    seen = {s.strip().lower() for s in training_text(grammar=30_000, seed=0, vocab_size=0)[0]}
-    for grammar_seed in (101, 102):  # the broad data's grammar texts (Kokoro and splice; espeak-ng)
-        seen |= {s.strip().lower() for s in generate(20_000, seed=grammar_seed)}
+    # demo-lm's 30,000 grammar sentences (seed 101; the Kokoro and splice sources use their first
+    # 20,000, as generate() is prefix-stable) and the espeak-ng source's 20,000 (seed 102)
+    seen = {s.strip().lower() for n, seed in ((30_000, 101), (20_000, 102)) for s in generate(n, seed=seed)}
     seen |= held_out_texts(skip=(DEV_DIR.name,))  # the other sets (this one's own texts are the answer)
     fresh, taken = [], set()
     for s in generate(20 * n_grammar, seed=seed):
@@ -82,7 +81,7 @@ def tune_demo_lm(model: str = "w2v2-tiny-ctc", lm: str = "demo-lm", *, dev_dir: 
     """
     import workbench as wb
 
-    from ..asr.decoding import tune
+    from ..asr.decoding import DEFAULT_ALPHA, DEFAULT_BETA, tune
     from ..data.corpus import Corpus
     from ..models.lm import locate, tuned_path
 
@@ -93,7 +92,7 @@ def tune_demo_lm(model: str = "w2v2-tiny-ctc", lm: str = "demo-lm", *, dev_dir: 
     result = wb.analyze(Corpus.load(manifest), model, registry=reg, progress=False)
     grid = tune(result, lm=lm, alphas=alphas, betas=betas, registry=reg)
     best = grid.iloc[0]
-    default = grid[(grid.alpha == 0.5) & (grid.beta == 1.5)]
+    default = grid[(grid.alpha == DEFAULT_ALPHA) & (grid.beta == DEFAULT_BETA)]
     out = {"alpha": float(best.alpha), "beta": float(best.beta),
            "tuned_on": f"datasets/{manifest.parent.name} ({len(result)} utterances, training voices)",
            "acoustic_model": model,

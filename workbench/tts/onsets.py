@@ -23,14 +23,15 @@ def energy_onset(audio: np.ndarray, sample_rate: int, near: float, *, before: fl
     x the loudest point up to ``near + after``."""
     x = np.asarray(audio, dtype=np.float64)
     n = max(1, int(window * sample_rate))
-    env = np.sqrt(np.convolve(x * x, np.ones(n) / n, mode="same"))
     a = int(max(0.0, near - before) * sample_rate)
-    b = min(len(env), int((near + 0.05) * sample_rate))
+    b = min(len(x), int((near + 0.05) * sample_rate))
     if b <= a:
         raise ValueError(f"near={near} s lies outside the {len(x) / sample_rate:.2f} s of audio")
-    quiet = a + int(np.argmin(env[a:b]))
-    end = min(len(env), int((near + after) * sample_rate))
-    seg = env[quiet:end]
+    end = min(len(x), int((near + after) * sample_rate))
+    lo, hi = max(0, a - n), min(len(x), max(b, end) + n)  # the RMS is local: a window's margin gives whole-clip values
+    env = np.sqrt(np.convolve(x[lo:hi] ** 2, np.ones(n) / n, mode="same"))
+    quiet = a + int(np.argmin(env[a - lo:b - lo]))
+    seg = env[quiet - lo:end - lo]
     if seg.size == 0 or seg.max() <= 0:
         return quiet / sample_rate
     return (quiet + int(np.argmax(seg > rise * seg.max()))) / sample_rate
