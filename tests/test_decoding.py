@@ -309,3 +309,57 @@ def test_demo_lm_weights_were_tuned_on_the_dev_set_not_a_reported_one(reg):
     assert (best["alpha"], best["beta"]) == (record["alpha"], record["beta"])  # the grid's best was written
     opts = resolve_weights(DecodeOptions(lm="demo-lm"), reg)
     assert (opts.alpha, opts.beta) == (record["alpha"], record["beta"])
+
+
+# ---------------------------------------------------------------- English bigrams and the static mixture
+def test_bigram_backoff_matches_hand_computed_probabilities():
+    from collections import Counter
+
+    from workbench.recipe.lm import UNK, bigram_backoff
+
+    uni = Counter({"THE": 6, "CAT": 2, "DOG": 2})
+    bi = Counter({("THE", "CAT"): 3, ("THE", "DOG"): 1})
+    m = bigram_backoff(uni, bi, backoff=0.4, eos=0.1)
+    total = 10 + 1  # counts + <unk>'s floor
+    assert m.prob("CAT") == pytest.approx(0.9 * 2 / total)
+    assert m.prob(EOS) == pytest.approx(0.1) and m.prob(UNK) == pytest.approx(0.9 / total)
+    assert m.prob("CAT", ["THE"]) == pytest.approx(0.6 * 3 / 4)
+    # THE's leftover 0.4 goes to the words it did not list, in unigram proportion
+    unlisted = 1 - m.prob("CAT") - m.prob("DOG")
+    assert m.prob("THE", ["THE"]) == pytest.approx(0.4 * m.prob("THE") / unlisted)
+    assert sum(m.prob(w, ["THE"]) for w in m.vocab) == pytest.approx(1.0, abs=1e-12)
+    assert m.prob("DOG", ["CAT"]) == pytest.approx(m.prob("DOG"))  # no pairs listed: the unigram
+
+
+def test_mix_is_exact_on_listed_ngrams_normalised_and_read_alike_by_kenlm(tmp_path):
+    from collections import Counter
+
+    from workbench.recipe.lm import bigram_backoff, mix
+
+    g = kneser_ney(["the cat sat", "the dog sat on the mat", "a cat sat on a mat"], 3)
+    e = bigram_backoff(Counter({"THE": 9, "CAT": 3, "ZEBRA": 2, "RAN": 2, "SAT": 1}),
+                       Counter({("THE", "ZEBRA"): 2, ("ZEBRA", "RAN"): 2, ("THE", "CAT"): 4}))
+    m = mix([g, e], [0.7, 0.3])
+    assert m.prob("CAT", ["THE"]) == pytest.approx(0.7 * g.prob("CAT", ["THE"]) + 0.3 * e.prob("CAT", ["THE"]))
+    assert m.prob("ZEBRA") == pytest.approx(0.3 * e.prob("ZEBRA"))  # G has no ZEBRA: none of its <unk> mass
+    assert m.prob("SAT", ["THE", "CAT"]) == pytest.approx(0.7 * g.prob("SAT", ["THE", "CAT"])
+                                                          + 0.3 * e.prob("SAT", ["CAT"]))
+    histories = [()] + [h for n in range(2) for h in m.probs[n] if EOS not in h and BOS not in h[1:]]
+    for h in histories:
+        assert sum(m.prob(w, h) for w in m.vocab) == pytest.approx(1.0, abs=1e-9), h
+    model = kenlm.Model(str(m.write_arpa(tmp_path / "mix.arpa")))
+    for sentence in ["THE CAT SAT", "THE ZEBRA RAN", "A DOG SAT ON THE ZEBRA"]:
+        assert model.score(sentence, bos=True, eos=True) == pytest.approx(m.sentence_log10(sentence.split()), abs=1e-4)
+    with pytest.raises(ValueError, match="summing to 1"):
+        mix([g, e], [0.7, 0.7])
+
+
+def test_english_counts_are_real_english_in_the_model_alphabet():
+    pytest.importorskip("symspellpy", reason="the English counts ship with symspellpy (the lm extra)")
+    from workbench.recipe.lm import english_counts
+
+    uni, bi = english_counts(vocab_size=5_000, min_bigram=20_000_000)
+    assert len(uni) == 5_000 and uni.most_common(1)[0][0] == "THE"
+    assert all(w == w.upper() and set(w) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ'") for w in uni)
+    assert bi[("OF", "THE")] > bi[("THE", "OF")] and all(a in uni and b in uni for a, b in bi)
+    assert min(bi.values()) >= 20_000_000

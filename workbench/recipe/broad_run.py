@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"default {BROAD.silence_weight})")
     p.add_argument("--dropout", type=float, default=None,
                    help="hidden, attention and feature-projection dropout (default: the checkpoint's)")
+    p.add_argument("--deepen", default=None,
+                   help="insert a new layer after these layer indices, keeping the function (e.g. 1,3; build.deepen)")
+    p.add_argument("--aux-ramp", type=int, default=None,
+                   help="steps over which the phoneme-frame loss's weight ramps up from 0 (a fresh auxiliary head)")
+    p.add_argument("--time-budget", action="store_true",
+                   help="--max-minutes is the run's length: the learning rate decays over it and it ends evaluated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smoke", action="store_true")
@@ -138,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                                          ("weights", _weights(a.weights)), ("mask_time_prob", a.mask_time_prob),
                                          ("mask_feature_prob", a.mask_feature_prob),
                                          ("mask_feature_length", a.mask_feature_length),
-                                         ("silence_weight", a.silence_weight), ("dropout", a.dropout))
+                                         ("silence_weight", a.silence_weight), ("dropout", a.dropout),
+                                         ("deepen", tuple(int(k) for k in a.deepen.split(",")) if a.deepen else None),
+                                         ("time_budget", a.time_budget or None), ("aux_ramp", a.aux_ramp))
                                  if v is not None},
                     **({"freeze_feature_encoder": False} if a.unfreeze else {}))
     print(json.dumps(out, indent=1, default=str))

@@ -47,6 +47,9 @@ class BroadConfig:
     grad_clip: float = 5.0
     seed: int = 0
     aux_weight: float = 0.5
+    #: steps over which the auxiliary loss's weight ramps up from 0 (a fresh phoneme head on a trained
+    #: model: AdamW still trains the head at full speed, while its random gradients barely reach the model)
+    aux_ramp: int = 0
     aux_layer: int = -1  # hidden_states index the phoneme head reads (-1: the last layer, as lm_head)
     silence_weight: float = 0.0  # x frames.silence_loss: blank on the CTC head where nothing is spoken
     weights: dict = field(default_factory=lambda: {"kokoro": 0.45, "splice": 0.3, "espeak": 0.25})
@@ -59,6 +62,9 @@ class BroadConfig:
     eval_every: int = 250
     reload_every: int = 100
     max_minutes: float | None = None
+    #: True: ``max_minutes`` is the run's length, not a pause: the learning rate decays over that time
+    #: (or ``steps``, whichever ends first) and the run ends with an evaluation (:mod:`.device_train`)
+    time_budget: bool = False
     threads: int | None = 2
     # SpecAugment (None: the checkpoint's own config); read by the model at every training step
     mask_time_prob: float | None = None
@@ -66,13 +72,19 @@ class BroadConfig:
     mask_feature_length: int | None = None
     # dropout (None: the checkpoint's): hidden, attention and feature-projection dropout of the transformer
     dropout: float | None = None
+    #: insert a new transformer layer after each of these layer indices, keeping the function
+    #: (:func:`.build.deepen`): more capacity for a model that underfits, from where it stands
+    deepen: tuple[int, ...] = ()
 
 
-def _schedule(step: int, cfg: BroadConfig) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak at ``cfg.steps``."""
+def _schedule(step: int, cfg: BroadConfig, minutes: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak at ``cfg.steps`` (or, with
+    ``cfg.time_budget``, at ``cfg.max_minutes`` of training if that comes first)."""
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.time_budget and cfg.max_minutes:
+        progress = max(progress, min(1.0, minutes / cfg.max_minutes))
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -90,32 +102,42 @@ class RowStore:
         self.order: dict[str, list[int]] = {}
         self.reload()
 
-    def reload(self) -> int:
-        """Load rows added since the last call; returns how many."""
+    def reload(self, *, threads: int = 4) -> int:
+        """Load rows added since the last call (audio decoded on ``threads`` threads); returns how many."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import soundfile as sf
+
+        def read(path: Path) -> np.ndarray:
+            audio, sr = sf.read(str(path), dtype="float32")
+            if sr != 16_000:
+                raise ValueError(f"{path}: {sr} Hz; the recipe expects 16 kHz")
+            return audio
 
         added = 0
         for source in self.sources:
             manifest = self.dir / source / "manifest.jsonl"
             if not manifest.exists():
                 continue
+            new: list[dict] = []
             for line in manifest.read_text(encoding="utf-8").splitlines():
-                if self.limit and len(self.rows[source]) >= self.limit:
+                if self.limit and len(self.rows[source]) + len(new) >= self.limit:
                     break
                 try:
                     row = json.loads(line)
                 except ValueError:
                     continue  # a torn last line while the generator writes
-                if row["id"] in self._ids:
-                    continue
-                audio, sr = sf.read(str(manifest.parent / row["audio_filepath"]), dtype="float32")
-                if sr != 16_000:
-                    raise ValueError(f"{row['audio_filepath']}: {sr} Hz; the recipe expects 16 kHz")
-                self.rows[source].append(self.prepare({"id": row["id"], "array": _normalise(audio),
-                                                       "labels": _text_to_labels(row["text"]),
-                                                       "phones": row.get("phones")}))
-                self._ids.add(row["id"])
-                added += 1
+                if row["id"] not in self._ids:
+                    new.append(row)
+                    self._ids.add(row["id"])
+            with ThreadPoolExecutor(max(1, threads)) as pool:  # libsndfile decodes outside the GIL
+                audios = pool.map(read, [manifest.parent / r["audio_filepath"] for r in new])
+                for row, audio in zip(new, audios):
+                    self.rows[source].append(self.prepare({"id": row["id"], "array": _normalise(audio),
+                                                           "labels": _text_to_labels(row["text"]),
+                                                           "phones": row.get("phones"), "words": row.get("words"),
+                                                           "voice": row.get("voice")}))
+            added += len(new)
         self.order = {s: sorted(range(len(r)), key=lambda i, r=r: self.length(r[i])) for s, r in self.rows.items()}
         return added
 
@@ -137,13 +159,21 @@ class RowStore:
     def hours(self) -> float:
         return sum(self.seconds(x) for r in self.rows.values() for x in r) / 3600
 
+    def available(self, cfg: BroadConfig) -> list[str]:
+        """Sources a batch can be drawn from: rows loaded and a weight above 0."""
+        return [s for s in self.sources if self.rows[s] and cfg.weights.get(s, 0) > 0]
+
     def batch(self, rng: np.random.Generator, cfg: BroadConfig) -> list[dict]:
         """One batch: a source by weight, then length-order neighbours from a random start."""
-        have = [s for s in self.sources if self.rows[s] and cfg.weights.get(s, 0) > 0]
+        have = self.available(cfg)
         if not have:
             raise RuntimeError(f"no training rows under {self.dir}; make data first (workbench.recipe.broad)")
         p = np.array([cfg.weights[s] for s in have], dtype=float)
         source = have[int(rng.choice(len(have), p=p / p.sum()))]
+        return self.neighbours(source, rng, cfg)
+
+    def neighbours(self, source: str, rng: np.random.Generator, cfg: BroadConfig) -> list[dict]:
+        """Rows of ``source`` next to each other in length order, from a random start, up to the batch limits."""
         order, rows = self.order[source], self.rows[source]
         pos = int(rng.integers(0, len(order)))
         out: list[dict] = []
@@ -179,7 +209,7 @@ def _reference(text: str) -> str:
 def _audio_logits(model, row: dict):
     import torch
 
-    return model(torch.from_numpy(row["array"])[None]).logits[0]
+    return model(torch.from_numpy(row["array"])[None].to(model.device)).logits[0]
 
 
 def greedy_scores(model, sets: dict[str, list[dict]], *, logits=_audio_logits) -> dict[str, dict]:
@@ -244,9 +274,9 @@ class BroadTrainer:
         self.aux = torch.nn.Linear(self.model.config.hidden_size, N_CLASSES)
         params = [p for p in self.model.parameters() if p.requires_grad] + list(self.aux.parameters())
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), eps=1e-6)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _schedule(s, cfg))
         self.step, self.elapsed, self.log, self.best = 0, 0.0, [], None
         self._start = time.time()
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _schedule(s, cfg, self.minutes()))
         self.held_out = held_out_sets() if held_out is None else held_out
         ckpt = self.dir / "checkpoint.pt"
         if ckpt.exists():
@@ -274,6 +304,10 @@ class BroadTrainer:
             if model.config.vocab_size != len(VOCAB):
                 raise ValueError(f"{init_from} has {model.config.vocab_size} output tokens; the recipe needs the "
                                  f"{len(VOCAB)}-token wav2vec2-base-960h vocabulary")
+        if self.cfg.deepen:
+            from .build import deepen
+
+            model = deepen(model, tuple(self.cfg.deepen))
         for key in ("mask_time_prob", "mask_feature_prob", "mask_feature_length"):
             if getattr(self.cfg, key) is not None:
                 setattr(model.config, key, getattr(self.cfg, key))
@@ -314,7 +348,8 @@ class BroadTrainer:
     def _total(self, ctc, aux, ctc_logits, targets):
         """CTC + ``aux_weight`` x aux (+ ``silence_weight`` x :func:`.frames.silence_loss`), and the log fields."""
         fields = {"ctc": round(float(ctc.detach()), 4), "aux": round(float(aux.detach()), 4)}
-        total = ctc + self.cfg.aux_weight * aux
+        ramp = min(1.0, self.step / self.cfg.aux_ramp) if self.cfg.aux_ramp else 1.0
+        total = ctc + self.cfg.aux_weight * ramp * aux
         if self.cfg.silence_weight:
             sil = silence_loss(ctc_logits, targets, self.model.config.pad_token_id, VOCAB["|"])
             total = total + self.cfg.silence_weight * sil
@@ -370,10 +405,9 @@ class BroadTrainer:
         if self.step == 0 and self.held_out:
             self.evaluate()  # the starting point, as the first row of the experiment table
         self.model.train()
+        batches = self.batches()
         while self.step < cfg.steps:
-            if self.step and self.step % cfg.reload_every == 0:
-                self.store.reload()
-            rows = self.store.batch(np.random.default_rng([cfg.seed, self.step]), cfg)
+            rows = next(batches)
             loss, extra = self.loss(rows)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -384,21 +418,34 @@ class BroadTrainer:
             self.sched.step()
             self.step += 1
             minutes = self.minutes()
+            out_of_time = bool(cfg.time_budget and cfg.max_minutes and minutes >= cfg.max_minutes)
             if self.step % cfg.log_every == 0 or self.step == 1:
                 entry = {"step": self.step, "loss": round(float(loss.detach()), 4), **extra, "grad": round(grad, 3),
                          "lr": self.sched.get_last_lr()[0], "minutes": round(minutes, 2), "batch": len(rows)}
                 self.log.append(entry)
                 print(json.dumps(entry), flush=True)
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps or out_of_time:
                 self.evaluate()
             if self.step % cfg.save_every == 0 or self.step == cfg.steps or (
                     cfg.max_minutes and minutes > cfg.max_minutes):
                 self.elapsed += time.time() - self._start
                 self._start = time.time()
                 self.save()
+                if out_of_time:
+                    return True
                 if cfg.max_minutes and minutes > cfg.max_minutes:
                     return False
         return True
+
+    def batches(self):
+        """The training batches from the current step on (rows; the manifests re-read every
+        ``reload_every`` steps, so a growing data folder is taken in)."""
+        cfg, step = self.cfg, self.step
+        while True:
+            if step and step % cfg.reload_every == 0:
+                self.store.reload()
+            yield self.store.batch(np.random.default_rng([cfg.seed, step]), cfg)
+            step += 1
 
 
 def export_checkpoint(run_dir: Path, folder: Path, *, which: str = "best") -> Path:

@@ -68,3 +68,52 @@ def save_model(model, folder: Path, *, kind: str) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     save_processor(folder, with_tokenizer=kind == "ctc")
     return folder
+
+
+def deepen(model, after: tuple[int, ...]):
+    """``model`` with a new transformer layer inserted after each layer index in ``after``, computing
+    the same function (a function-preserving deepening, as Net2Net does for depth).
+
+    For the post-LayerNorm layers of wav2vec2-base (``do_stable_layer_norm=False``): the new layer
+    starts as a copy of the one before it with its attention output and feed-forward output zeroed,
+    and takes over that layer's final LayerNorm affine, which becomes the identity.  The earlier
+    layer then outputs the plain normalised vector, the new layer's residual branches add nothing
+    and its first LayerNorm leaves that vector as it is, so its final LayerNorm gives back exactly
+    the old output.  The zeroed projections get gradients at once (their inputs are not zero).
+    """
+    import copy
+
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    if model.config.do_stable_layer_norm:
+        raise ValueError("deepen handles the post-LayerNorm layout of wav2vec2-base (do_stable_layer_norm=False)")
+    layers = list(model.wav2vec2.encoder.layers)
+    if not after or any(not 0 <= k < len(layers) for k in after) or len(set(after)) != len(after):
+        raise ValueError(f"after={after}: give distinct layer indices in 0..{len(layers) - 1}")
+    cfg = copy.deepcopy(model.config)
+    cfg.num_hidden_layers = len(layers) + len(after)
+    grown = Wav2Vec2ForCTC(cfg) if isinstance(model, Wav2Vec2ForCTC) else type(model)(cfg)
+    state = {k: v for k, v in model.state_dict().items() if ".encoder.layers." not in k}
+    new_layers = []
+    for k, layer in enumerate(layers):
+        old = copy.deepcopy(layer)
+        new_layers.append(old)
+        if k in after:
+            extra = copy.deepcopy(layer)
+            with torch.no_grad():
+                extra.final_layer_norm.load_state_dict(layer.final_layer_norm.state_dict())
+                old.final_layer_norm.weight.fill_(1.0)
+                old.final_layer_norm.bias.zero_()
+                extra.layer_norm.weight.fill_(1.0)
+                extra.layer_norm.bias.zero_()
+                for lin in (extra.attention.out_proj, extra.feed_forward.output_dense):
+                    lin.weight.zero_()
+                    lin.bias.zero_()
+            new_layers.append(extra)
+    for i, layer in enumerate(new_layers):
+        state.update({f"wav2vec2.encoder.layers.{i}.{k}": v for k, v in layer.state_dict().items()})
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"deepen lost weights: missing {missing}, unexpected {unexpected}")
+    return grown

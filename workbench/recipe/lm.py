@@ -180,6 +180,104 @@ def kneser_ney(sentences: Iterable[str | list[str]], order: int = 3, *, vocabula
     return NgramModel(order=order, probs=probs, backoffs=backoffs, discounts=list(discounts), vocab=vocab)
 
 
+# --------------------------------------------------------------------------- English bigrams and mixing
+#: Share of each history's mass that the English bigram model leaves to its unigrams: the packaged
+#: list holds only each word's most frequent pairs (counts of ~6.4 M and up in Google Books).
+ENGLISH_BACKOFF = 0.4
+#: The English model's probability of ending a sentence (it has no sentence boundaries; ~12 words).
+ENGLISH_EOS = 1 / 12
+
+
+def english_counts(*, vocab_size: int = 30_000, min_bigram: int = 0) -> tuple[Counter, Counter]:
+    """Unigram and bigram counts of real English: the Google Books n-gram counts that ``symspellpy``
+    ships (``frequency_dictionary_en_82_765.txt``, ``frequency_bigramdictionary_en_243_342.txt``).
+
+    Words in the model alphabet only, the ``vocab_size`` most frequent, upper-cased; bigrams of two
+    such words with count >= ``min_bigram``.  A clear error when symspellpy is not installed.
+    """
+    from importlib import resources
+
+    try:
+        folder = resources.files("symspellpy")
+    except ModuleNotFoundError as exc:
+        raise ImportError("the English bigram counts come from the symspellpy package: pip install "
+                          "'workbench[lm]' (or pip install symspellpy==6.10.1)") from exc
+    unigrams: Counter = Counter()
+    for line in (folder / "frequency_dictionary_en_82_765.txt").read_text(encoding="utf-8").splitlines():
+        word, _, count = line.rpartition(" ")
+        if word and words_of(word) == [word.upper()]:
+            unigrams[word.upper()] += int(count)
+    unigrams = Counter(dict(unigrams.most_common(vocab_size)))
+    bigrams: Counter = Counter()
+    for line in (folder / "frequency_bigramdictionary_en_243_342.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) != 3 or int(parts[2]) < min_bigram:
+            continue
+        a, b = parts[0].upper(), parts[1].upper()
+        if a in unigrams and b in unigrams:
+            bigrams[(a, b)] += int(parts[2])
+    return unigrams, bigrams
+
+
+def bigram_backoff(unigrams: Counter, bigrams: Counter, *, backoff: float = ENGLISH_BACKOFF,
+                   eos: float = ENGLISH_EOS) -> NgramModel:
+    """A backoff bigram model from (pruned) counts: ``p(b | a) = (1 - backoff) c(ab) / c(a.)`` for
+    listed pairs, the rest of ``a``'s mass (``backoff``) spread over the unigrams it did not list.
+
+    Unigrams are relative frequencies scaled by ``1 - eos``, with ``eos`` on ``</s>`` and a floor
+    count of 1 for ``<unk>``; ``<s>`` is never predicted and backs off to the unigrams.  Every
+    history's distribution sums to one (the backoff weight renormalises over unlisted words).
+    """
+    if not unigrams:
+        raise ValueError("bigram_backoff needs unigram counts")
+    total = sum(unigrams.values()) + 1
+    uni = {(w,): (1 - eos) * c / total for w, c in unigrams.items()}
+    uni[(UNK,)] = (1 - eos) / total
+    uni[(EOS,)] = eos
+    uni[(BOS,)] = 0.0
+    after: dict[str, float] = defaultdict(float)
+    for (a, _), c in bigrams.items():
+        after[a] += c
+    table = {g: (1 - backoff) * c / after[g[0]] for g, c in bigrams.items()}
+    listed_lower: dict[str, float] = defaultdict(float)
+    for (a, b) in bigrams:
+        listed_lower[a] += uni[(b,)]
+    backoffs = {(a,): backoff / max(1.0 - listed_lower[a], 1e-12) for a in after}
+    vocab = sorted(unigrams) + [EOS, UNK]
+    return NgramModel(order=2, probs=[uni, table], backoffs=[backoffs], discounts=[0.0, backoff], vocab=vocab)
+
+
+def _strict_prob(model: NgramModel, word: str, history: tuple[str, ...]) -> float:
+    """``model.prob`` but 0 for a word outside the model's vocabulary (not its ``<unk>`` mass)."""
+    return model.prob(word, history) if (word,) in model.probs[0] else 0.0
+
+
+def mix(models: list[NgramModel], weights: list[float]) -> NgramModel:
+    """One backoff model for the linear interpolation ``sum_i w_i p_i(w | h)`` (SRILM's static
+    ``-mix-lm``): every n-gram listed in any model gets the exact mixed probability, and each
+    history's backoff weight renormalises what it leaves to the lower order, so every history
+    still sums to one.  Unlisted n-grams are approximated by the backoff (as SRILM does)."""
+    if len(models) != len(weights) or not models or abs(sum(weights) - 1.0) > 1e-9 or min(weights) < 0:
+        raise ValueError(f"weights={weights} must be one non-negative weight per model, summing to 1")
+    order = max(m.order for m in models)
+    vocab_words = sorted({w for m in models for (w,) in m.probs[0]} - {BOS, EOS, UNK})
+    out = NgramModel(order=order, probs=[{}], backoffs=[], discounts=[], vocab=vocab_words + [EOS, UNK])
+    for w in vocab_words + [EOS, UNK]:
+        out.probs[0][(w,)] = sum(k * _strict_prob(m, w, ()) for m, k in zip(models, weights))
+    out.probs[0][(BOS,)] = 0.0
+    for n in range(1, order):
+        grams = set().union(*(m.probs[n].keys() for m in models if m.order > n))
+        table = {g: sum(k * _strict_prob(m, g[-1], g[:-1]) for m, k in zip(models, weights)) for g in grams}
+        listed: dict[tuple, float] = defaultdict(float)
+        lower: dict[tuple, float] = defaultdict(float)
+        for g, p in table.items():
+            listed[g[:-1]] += p
+            lower[g[:-1]] += out.prob(g[-1], g[1:-1])  # the mixed model so far, one order down
+        out.backoffs.append({h: max(1.0 - listed[h], 0.0) / max(1.0 - lower[h], 1e-12) for h in listed})
+        out.probs.append(table)
+    return out
+
+
 # --------------------------------------------------------------------------- the demo LM
 def training_text(*, grammar: int = 30_000, seed: int = 0, vocab_size: int = 12_000) -> tuple[list[str], list[str]]:
     """The recipe's training text: ``grammar`` sentences of :mod:`.sentences` (those of the committed
@@ -221,17 +319,39 @@ wav2vec2-base-960h alphabet) for LM-fused beam search with the demo recogniser `
 """
 
 
-def build_demo_lm(out_dir: str | Path, *, order: int = 3, grammar: int = 30_000, seed: int = 0,
-                  vocab_size: int = 12_000, name: str = "demo-lm.arpa") -> Path:
-    """Estimate the demo LM from :func:`training_text` and write ``<out_dir>/<name>`` and README.md."""
+def demo_model(*, order: int = 3, grammar: int = 30_000, seed: int = 0, vocab_size: int = 12_000,
+               english: float = 0.0, english_vocab: int = 20_000, min_bigram: int = 15_000_000):
+    """The demo LM in memory: the Kneser-Ney model of :func:`training_text`, mixed (:func:`mix`) with
+    weight ``english`` with the English bigram model of :func:`english_counts` when ``english > 0``.
+    Returns (model, text sentences, vocabulary words, English bigram count)."""
     text, words = training_text(grammar=grammar, seed=seed, vocab_size=vocab_size)
+    model = kneser_ney([words_of(s) for s in text], order, vocabulary=words)
+    n_bigrams = 0
+    if english:
+        unigrams, bigrams = english_counts(vocab_size=english_vocab, min_bigram=min_bigram)
+        model, n_bigrams = mix([model, bigram_backoff(unigrams, bigrams)], [1.0 - english, english]), len(bigrams)
+    return model, text, words, n_bigrams
+
+
+def build_demo_lm(out_dir: str | Path, *, order: int = 3, grammar: int = 30_000, seed: int = 0,
+                  vocab_size: int = 12_000, english: float = 0.0, english_vocab: int = 20_000,
+                  min_bigram: int = 15_000_000, name: str = "demo-lm.arpa") -> Path:
+    """Estimate the demo LM (:func:`demo_model`) and write ``<out_dir>/<name>`` and README.md."""
+    model, text, words, n_bigrams = demo_model(order=order, grammar=grammar, seed=seed, vocab_size=vocab_size,
+                                               english=english, english_vocab=english_vocab, min_bigram=min_bigram)
     sents = [words_of(s) for s in text]
-    model = kneser_ney(sents, order, vocabulary=words)
     out = Path(out_dir)
     path = model.write_arpa(out / name)
     command = (f"python -m workbench.recipe.lm --order {order} --grammar {grammar} "
                f"--seed {seed} --vocab-size {len(words)}")
-    (out / "README.md").write_text(CARD.format(
+    card = CARD
+    if english:
+        command += f" --english {english} --english-vocab {english_vocab} --min-bigram {min_bigram}"
+        card = card.replace("- **Method**", (
+            f"- **English**: mixed in with weight {english} (`recipe/lm.py` `mix`, SRILM-style static "
+            f"interpolation): a backoff bigram model of {n_bigrams} word pairs of the {english_vocab} most "
+            "frequent words in the Google Books counts that `symspellpy` ships.\n- **Method**"))
+    (out / "README.md").write_text(card.format(
         order=order, n_grammar=len(text), grammar_seed=seed + 101, vocab_size=len(words),
         n_words=sum(len(s) for s in sents), n_types=len(model.vocab) - 2,
         discounts=", ".join(f"{d:.3f}" for d in model.discounts),
@@ -247,9 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grammar", type=int, default=30_000, help="grammar sentences")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocab-size", type=int, default=12_000, help="broad-vocabulary words (0: grammar only)")
+    p.add_argument("--english", type=float, default=0.0,
+                   help="weight of the English bigram model mixed in (0: none; needs symspellpy)")
+    p.add_argument("--english-vocab", type=int, default=20_000, help="English words kept (most frequent first)")
+    p.add_argument("--min-bigram", type=int, default=15_000_000, help="smallest English pair count kept")
     args = p.parse_args(argv)
     path = build_demo_lm(args.out, order=args.order, grammar=args.grammar, seed=args.seed,
-                         vocab_size=args.vocab_size)
+                         vocab_size=args.vocab_size, english=args.english, english_vocab=args.english_vocab,
+                         min_bigram=args.min_bigram)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {path.parent / 'README.md'}")
     return 0
 
