@@ -404,7 +404,7 @@ def test_specaugment_settings_reach_the_model_and_mask_only_in_training(smoke_da
 
 
 def test_experiments_table_lists_this_run_then_the_earlier_ones(tmp_path):
-    from workbench.recipe.card import EARLIER_RUNS, experiments_table
+    from workbench.recipe.card import EARLIER_RUNS, OTHER_RUNS, experiments_table
 
     def entry(step, cer):
         return {"step": step, "minutes": step / 100, "hours": 5.0, "eval": {"kokoro-dev": {"wer": 0.5, "cer": cer}}}
@@ -416,6 +416,10 @@ def test_experiments_table_lists_this_run_then_the_earlier_ones(tmp_path):
     table = experiments_table(tmp_path)
     assert table.index("This checkpoint's run") < table.index("Earlier: run 3") < table.index("Earlier: run 2")
     assert "| 200 | 2.0 | 5.0 | 50.0% | 40.0% |" in table
+    (tmp_path / OTHER_RUNS).write_text(json.dumps({"run 5": [entry(300, 0.3)]}))
+    table = experiments_table(tmp_path)
+    assert table.index("This checkpoint's run") < table.index("Not shipped: run 5") < table.index("Earlier: run 3")
+    assert "| 300 | 3.0 | 5.0 | 50.0% | 30.0% |" in table
 
 
 @needs_assets

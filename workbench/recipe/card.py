@@ -238,6 +238,16 @@ BROAD_HISTORY = {
         "reported sets played no part in choosing it (runs 1-3 chose on the mean of the two reported sets). "
         "`demo-lm`'s beam-search weights were then tuned for this checkpoint on the same development set "
         "(`python -m workbench.recipe.dev --tune`: alpha {alpha}, beta {beta}).\n\n"
+        "Run 5 (session 6, not shipped; its evaluations are the \"Not shipped\" table below): this checkpoint "
+        "deepened from 4 to 6 transformer layers without changing what it computes (`build.deepen`, 3.14 M "
+        "parameters; the same held-out scores at step 0), the phoneme head ramped in over 500 steps, peak lr 4e-4 "
+        "decaying over 85 minutes (`--time-budget`), the same losses, dropout and source weights, over blocks 0-11 "
+        "only (5,495 utterances, 6.1 h: the data folder was being regenerated). Stopped at step 3,775 after 59 "
+        "min (25 of them on a CPU shared with the test suite). It fitted its training speech about twice as well "
+        "as run 4 (greedy CER on 40 seeded training rows per source, Kokoro / spliced / espeak-ng: 11.3 / 15.1 / "
+        "28.9%, run 4: 21.6 / 23.4 / 31.2%) and did worse on speech it never heard (step 3,500: kokoro-eval "
+        "28.6%, kokoro-prose 47.0%, development 31.4%; run 4: 27.3 / 45.1 / 28.9%): on less than half of run "
+        "4's data the extra capacity went into memorising it. Deepening needs all of the data (or more).\n\n"
         "Run 3 (the previous shipped checkpoint): fine-tuned from the session-3 checkpoint (eb50966) over blocks "
         "0-9 (4,564 utterances, 5.07 h) for 13,000 steps, peak lr 8e-4, source weights 0.45/0.40/0.15, no "
         "dropout; SpecAugment raised from 5% to 30% of frames (and 15% of channels) at step 5,400 when held-out "
@@ -251,6 +261,8 @@ BROAD_HISTORY = {
 
 
 EARLIER_RUNS = "earlier_runs.json"  # {"run 3": [its logged evaluations], ...} beside a checkpoint
+#: Runs tried from the shipped checkpoint (or beside it) and not shipped: {"run 5 (...)": [evaluations]}
+OTHER_RUNS = "other_runs.json"
 
 
 def _eval_table(rows: list[dict]) -> str:
@@ -266,16 +278,17 @@ def _eval_table(rows: list[dict]) -> str:
 
 def experiments_table(folder: Path) -> str:
     """Markdown tables of the held-out evaluations logged during training (broad recipe logs): the
-    shipped run's (``training_log.json``) and, after it, the earlier runs it continued from
-    (``earlier_runs.json``: run name -> logged evaluations), newest first."""
+    shipped run's (``training_log.json``), the runs tried after it and not shipped (``other_runs.json``),
+    and the earlier runs it continued from (``earlier_runs.json``: run name -> logged evaluations), newest
+    first."""
     folder = Path(folder)
     log_path = folder / "training_log.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else []
     runs = [("This checkpoint's run", [e for e in log if e.get("eval")])]
-    earlier = folder / EARLIER_RUNS
-    if earlier.exists():
-        runs += [(f"Earlier: {name}", [e for e in entries if e.get("eval")])
-                 for name, entries in reversed(list(json.loads(earlier.read_text()).items()))]
+    for file, label in ((OTHER_RUNS, "Not shipped"), (EARLIER_RUNS, "Earlier")):
+        if (folder / file).exists():
+            runs += [(f"{label}: {name}", [e for e in entries if e.get("eval")])
+                     for name, entries in reversed(list(json.loads((folder / file).read_text()).items()))]
     runs = [(name, rows) for name, rows in runs if rows]
     if not runs:
         return ""
