@@ -168,3 +168,23 @@ def test_aux_ramp_scales_the_phoneme_loss_from_zero():
         trainer.step = step
         total, _ = trainer._total(ctc, aux, None, None)
         assert float(total) == pytest.approx(want)
+
+
+def test_feature_store_caches_conv_features_per_encoder(broad_folder):
+    from workbench.recipe.build import new_model
+    from workbench.recipe.feature_train import FeatureStore, conv_features, encoder_key
+
+    model = new_model("ctc", seed=0, **_tiny_arch()).eval()
+    first = FeatureStore(broad_folder, model)
+    cached = sorted(first.cache_dir.glob("*.npy"))
+    assert first.cache_dir.parent == broad_folder / "features" and len(cached) == len(first.rows["kokoro"]) == 6
+    again = FeatureStore(broad_folder, model)
+    for a, b in zip(first.rows["kokoro"], again.rows["kokoro"]):
+        assert a["feats"].dtype == np.float16 and np.array_equal(a["feats"], b["feats"])
+    audio, _ = sf.read(str(broad_folder / "kokoro" / "audio" / "dev-00000.flac"), dtype="float32")
+    from workbench.recipe.broad_train import _normalise
+
+    assert np.array_equal(first.rows["kokoro"][0]["feats"], conv_features(model, _normalise(audio)))
+    other = new_model("ctc", seed=1, **_tiny_arch())
+    assert encoder_key(other) != encoder_key(model)
+    assert not np.array_equal(FeatureStore(broad_folder, other).rows["kokoro"][0]["feats"], first.rows["kokoro"][0]["feats"])

@@ -112,6 +112,24 @@ def test_register_local_hf_folder_loads_like_from_pretrained(hf_folder):
     assert bundle.num_frames(8000) == _logits(bundle.model).shape[1]
 
 
+def test_a_half_precision_checkpoint_loads_in_the_requested_dtype(hf_folder, tmp_path):
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    half = tmp_path / "half"
+    Wav2Vec2ForCTC.from_pretrained(hf_folder).half().save_pretrained(half)
+    for name in ("preprocessor_config.json", "vocab.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (hf_folder / name).exists():
+            (half / name).write_bytes((hf_folder / name).read_bytes())
+    reg = ModelRegistry()
+    reg.register("half", half)
+    bundle = reg.get("half", device="cpu")
+    assert next(bundle.model.parameters()).dtype == torch.float32  # not fp16 on the CPU
+    reference = Wav2Vec2ForCTC.from_pretrained(hf_folder).eval()
+    np.testing.assert_allclose(_logits(bundle.model), _logits(reference), atol=0.05)
+    assert next(reg.get("half", device="cpu", dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
+
+
 def test_hub_id_loads_offline_from_the_hf_cache_through_the_same_path(hf_folder, empty_hf_cache):
     """A hub id resolves in the HF cache layout (snapshots/<commit>) with local_files_only."""
     repo = empty_hf_cache / "models--someone--tiny-ctc"

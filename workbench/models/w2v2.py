@@ -302,7 +302,9 @@ def load(spec: ModelSpec, *, device: str = "auto", dtype: str = "float32") -> Wa
         from safetensors import SafetensorError
 
         try:
-            model = cls.from_pretrained(where, **kwargs)
+            # float32 whatever the file stores (transformers 5 loads dtype="auto": an fp16 file would run in
+            # fp16 on the CPU); the requested dtype is applied below
+            model = cls.from_pretrained(where, dtype=torch.float32, **kwargs)
             fe = Wav2Vec2FeatureExtractor.from_pretrained(where, **kwargs)
         except SafetensorError as exc:  # a truncated or overwritten weights file
             raise AssetIntegrityError(

@@ -300,7 +300,8 @@ class BroadTrainer:
             model = new_model("ctc", seed=self.cfg.seed)
         else:
             torch.manual_seed(self.cfg.seed)
-            model = Wav2Vec2ForCTC.from_pretrained(str(init_from), ctc_loss_reduction="mean", ctc_zero_infinity=True)
+            model = Wav2Vec2ForCTC.from_pretrained(str(init_from), ctc_loss_reduction="mean", ctc_zero_infinity=True,
+                                                   dtype=torch.float32)  # trains in fp32 whatever the file stores
             if model.config.vocab_size != len(VOCAB):
                 raise ValueError(f"{init_from} has {model.config.vocab_size} output tokens; the recipe needs the "
                                  f"{len(VOCAB)}-token wav2vec2-base-960h vocabulary")

@@ -133,7 +133,7 @@ class DeviceTrainer(BroadTrainer):
 
         model = new_model("ctc", seed=self.cfg.seed, **self.cfg.arch)
         if self.cfg.encoder_from:
-            donor = Wav2Vec2ForCTC.from_pretrained(str(self.cfg.encoder_from))
+            donor = Wav2Vec2ForCTC.from_pretrained(str(self.cfg.encoder_from), dtype=torch.float32)
             try:
                 model.wav2vec2.feature_extractor.load_state_dict(donor.wav2vec2.feature_extractor.state_dict())
             except RuntimeError as exc:

@@ -33,17 +33,43 @@ def conv_features(model, audio: np.ndarray) -> np.ndarray:
     return out[0].transpose(0, 1).numpy().astype(np.float16)
 
 
+def encoder_key(model) -> str:
+    """A short hash of the conv feature encoder's weights: cached features are valid for these only."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.wav2vec2.feature_extractor.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class FeatureStore(RowStore):
     """:class:`.broad_train.RowStore` that keeps each row's conv features and frame targets
     instead of its audio (the audio is dropped once encoded)."""
 
-    def __init__(self, data_dir: Path, model, *, limit: int | None = None) -> None:
+    def __init__(self, data_dir: Path, model, *, limit: int | None = None, cache: bool = True) -> None:
         self.model = model
+        self.cache_dir = Path(data_dir) / "features" / encoder_key(model) if cache else None
         super().__init__(data_dir, limit=limit)
 
     def prepare(self, row: dict) -> dict:
-        """Encode the audio once (conv features, float16) with its frame targets; drop the audio."""
-        row["feats"] = conv_features(self.model, row.pop("array"))
+        """Encode the audio once (conv features, float16) with its frame targets; drop the audio.
+
+        The features are kept in ``<data>/features/<encoder key>/`` (one ``.npy`` per row and length),
+        so a resumed or later run over the same frozen encoder reads them instead of encoding again.
+        """
+        audio = row.pop("array")
+        path = self.cache_dir / f"{row['id']}-{len(audio)}.npy" if self.cache_dir else None
+        if path is not None and path.exists():
+            row["feats"] = np.load(path)
+        else:
+            row["feats"] = conv_features(self.model, audio)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.stem}.tmp.npy")
+                np.save(tmp, row["feats"])
+                tmp.replace(path)
         n = row["frames"] = len(row["feats"])
         row["targets"] = (frame_targets(row["phones"], n) if row.get("phones")
                           else np.full(n, IGNORE, dtype=np.int64)).astype(np.int8)
