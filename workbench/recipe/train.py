@@ -335,7 +335,8 @@ class CTCTrainer(_Loop):
             return new_model("ctc", seed=self.cfg.seed, **drop)
         torch.manual_seed(self.cfg.seed)
         return Wav2Vec2ForCTC.from_pretrained(str(self.init_from), vocab_size=len(VOCAB), pad_token_id=0,
-                                              ctc_loss_reduction="mean", ctc_zero_infinity=True, **drop)
+                                              ctc_loss_reduction="mean", ctc_zero_infinity=True,
+                                              dtype=torch.float32, **drop)  # fp32 whatever the file stores
 
     def loss(self, idx):
         import torch
