@@ -330,21 +330,35 @@ class BroadTrainer:
 
     def loss(self, rows: list[dict]):
         """CTC loss + ``aux_weight`` x frame cross-entropy for one batch; returns (loss, log fields)."""
+        rng = np.random.default_rng([self.cfg.seed, self.step, 1])
+        return self.batch_loss(*batch_with_targets(rows, self.cfg, rng))
+
+    def batch_loss(self, x, labels: list[list[int]], targets):
+        """:meth:`loss` of a collated batch (padded audio, CTC label lists, frame targets), on the
+        model's device and under :meth:`autocast`; the losses themselves in float32."""
         import torch
 
-        rng = np.random.default_rng([self.cfg.seed, self.step, 1])
-        x, labels, targets = batch_with_targets(rows, self.cfg, rng)
+        dev = self.model.device
         y = torch.full((len(labels), max(len(l) for l in labels)), -100, dtype=torch.long)
         for k, l in enumerate(labels):
             y[k, : len(l)] = torch.tensor(l)
-        out = self.model(x, labels=y, output_hidden_states=True)
-        logits = self.aux(out.hidden_states[self.cfg.aux_layer])
+        x, y, targets = x.to(dev, non_blocking=True), y.to(dev), targets.to(dev)
+        with self.autocast():
+            out = self.model(x, labels=y, output_hidden_states=True)
+            logits = self.aux(out.hidden_states[self.cfg.aux_layer])
         n = min(logits.shape[1], targets.shape[1])
-        aux = torch.nn.functional.cross_entropy(logits[:, :n].reshape(-1, logits.shape[-1]),
+        aux = torch.nn.functional.cross_entropy(logits[:, :n].float().reshape(-1, logits.shape[-1]),
                                                 targets[:, :n].reshape(-1), ignore_index=IGNORE)
         if not torch.isfinite(aux):  # a batch of espeak rows only: nothing to classify
             aux = logits.sum() * 0.0
-        return self._total(out.loss, aux, out.logits, targets)
+        return self._total(out.loss.float(), aux, out.logits.float(), targets)
+
+    def autocast(self):
+        """The mixed-precision context of the forward pass (none here; bfloat16 on CUDA in
+        :class:`.device_train.DeviceTrainer`)."""
+        import contextlib
+
+        return contextlib.nullcontext()
 
     def _total(self, ctc, aux, ctc_logits, targets):
         """CTC + ``aux_weight`` x aux (+ ``silence_weight`` x :func:`.frames.silence_loss`), and the log fields."""
@@ -427,7 +441,7 @@ class BroadTrainer:
                 print(json.dumps(entry), flush=True)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps or out_of_time:
                 self.evaluate()
-            if self.step % cfg.save_every == 0 or self.step == cfg.steps or (
+            if self.step % cfg.save_every == 0 or self.step == cfg.steps or out_of_time or (
                     cfg.max_minutes and minutes > cfg.max_minutes):
                 self.elapsed += time.time() - self._start
                 self._start = time.time()

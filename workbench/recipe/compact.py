@@ -49,7 +49,7 @@ def compact(data_dir: Path, out_dir: Path, *, budget_mb: dict[str, float], level
             for at in range(0, len(todo), 64):  # in chunks, so a small budget encodes little more than it keeps
                 chunk = todo[at:at + 64]
                 sizes = pool.map(lambda t: t[1].stat().st_size if t[1].exists() else _encode(t[0], t[1], level), chunk)
-                for (src, dst, new), size in zip(chunk, sizes):
+                for (_, _, new), size in zip(chunk, sizes):
                     if full or used + size > budget * 1e6:
                         full = True
                         continue
@@ -58,7 +58,7 @@ def compact(data_dir: Path, out_dir: Path, *, budget_mb: dict[str, float], level
                     kept.append(new)
                 if full:
                     break
-        for _, dst, new in todo[len(kept):]:  # encoded past the budget: they must not travel
+        for _, dst, _ in todo[len(kept):]:  # encoded past the budget: they must not travel
             dst.unlink(missing_ok=True)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "manifest.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept),

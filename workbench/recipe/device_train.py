@@ -165,27 +165,15 @@ class DeviceTrainer(BroadTrainer):
 
     def loss(self, batch):
         """CTC + aux (+ silence) for a :class:`Collated` batch (or rows, collated here) on the device."""
+        if not isinstance(batch, Collated):
+            return super().loss(batch)
+        return self.batch_loss(batch.x, batch.labels, batch.targets)
+
+    def autocast(self):
         import torch
 
-        if not isinstance(batch, Collated):
-            x, labels, targets = batch_with_targets(batch, self.cfg,
-                                                    np.random.default_rng([self.cfg.seed, self.step, 1]))
-            batch = Collated(x, labels, targets)
-        dev = self.cfg.device
-        labels = batch.labels
-        y = torch.full((len(labels), max(len(l) for l in labels)), -100, dtype=torch.long)
-        for k, l in enumerate(labels):
-            y[k, : len(l)] = torch.tensor(l)
-        x, y, targets = batch.x.to(dev, non_blocking=True), y.to(dev), batch.targets.to(dev)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.bf16 and dev.startswith("cuda")):
-            out = self.model(x, labels=y, output_hidden_states=True)
-            logits = self.aux(out.hidden_states[self.cfg.aux_layer])
-        n = min(logits.shape[1], targets.shape[1])
-        aux = torch.nn.functional.cross_entropy(logits[:, :n].float().reshape(-1, logits.shape[-1]),
-                                                targets[:, :n].reshape(-1), ignore_index=-100)
-        if not torch.isfinite(aux):  # espeak rows only: nothing to classify
-            aux = logits.sum() * 0.0
-        return self._total(out.loss.float(), aux, out.logits.float(), targets)
+        return torch.autocast("cuda", dtype=torch.bfloat16,
+                              enabled=self.cfg.bf16 and self.cfg.device.startswith("cuda"))
 
 
 def main(argv: list[str] | None = None) -> int:
