@@ -188,3 +188,52 @@ def test_feature_store_caches_conv_features_per_encoder(broad_folder):
     other = new_model("ctc", seed=1, **_tiny_arch())
     assert encoder_key(other) != encoder_key(model)
     assert not np.array_equal(FeatureStore(broad_folder, other).rows["kokoro"][0]["feats"], first.rows["kokoro"][0]["feats"])
+
+
+def test_feature_splices_put_word_frames_in_order_between_silences():
+    import random
+
+    from workbench.recipe.feature_train import splice_features
+    from workbench.recipe.train import _text_to_labels
+
+    pieces = [{"word": w, "feats": np.full((n, 4), k + 1, dtype=np.float16), "targets": np.full(n, k + 1, np.int8)}
+              for k, (w, n) in enumerate((("cat", 7), ("sat", 5), ("down", 9)))]
+    silence = np.zeros((12, 4), dtype=np.float16)
+    row = splice_features(pieces, silence, random.Random(3))
+    assert row["text"] == "Cat sat down." and row["labels"] == _text_to_labels("Cat sat down.")
+    assert row["frames"] == len(row["feats"]) == len(row["targets"])
+    value = row["feats"][:, 0].astype(int)
+    np.testing.assert_array_equal(value, row["targets"])  # each frame's target came with it
+    spoken = [int(v) for k, v in enumerate(value) if v and (k == 0 or value[k - 1] != v)]
+    assert spoken == [1, 2, 3]  # the words in order, each once and whole
+    assert [(value == k + 1).sum() for k in range(3)] == [7, 5, 9]
+    lead, tail = int(np.argmax(value > 0)), int(np.argmax(value[::-1] > 0))
+    assert 5 <= lead <= 20 and 5 <= tail <= 20
+    assert row["frames"] - lead - tail - 21 <= 2 * 6  # gaps of 0-6 frames between the words
+    assert splice_features(pieces, silence, random.Random(3))["frames"] == row["frames"]  # seeded
+
+
+def test_feature_splice_store_draws_new_sequences_of_kokoro_words(broad_folder):
+    from workbench.recipe.broad_train import BroadConfig
+    from workbench.recipe.build import new_model
+    from workbench.recipe.feature_train import FeatureSpliceStore, feature_pieces
+    from workbench.recipe.train import _text_to_labels
+
+    model = new_model("ctc", seed=0, **_tiny_arch()).eval()
+    store = FeatureSpliceStore(broad_folder, model)
+    kokoro = store.rows["kokoro"]
+    for r in kokoro:  # every word becomes a piece whose inner frames are all speech
+        pieces, lead = feature_pieces(r)
+        assert len(pieces) == len(r["words"]) and lead is not None
+        assert all((p["targets"][1:-1] > 0).all() for p in pieces)
+    words = {"".join(c for c in w["word"] if c.isalpha() or c == "'") for r in kokoro for w in r["words"]}
+    cfg = BroadConfig(batch_size=4, max_batch_seconds=120, weights={"online": 1.0})
+    assert store.available(cfg) == ["online"]
+    assert store.available(BroadConfig(weights={"kokoro": 1.0})) == ["kokoro"]  # off unless weighted
+    batch = store.batch(np.random.default_rng([0, 7]), cfg)
+    again = store.batch(np.random.default_rng([0, 7]), cfg)
+    assert [r["text"] for r in batch] == [r["text"] for r in again] and len(batch) == 4
+    known = {json.loads(line)["text"] for line in (broad_folder / "kokoro" / "manifest.jsonl").read_text().splitlines()}
+    for r in batch:
+        assert r["text"] not in known and set(r["text"].rstrip(".").lower().split()) <= {w.lower() for w in words}
+        assert r["labels"] == _text_to_labels(r["text"]) and r["feats"].shape == (r["frames"], 32)

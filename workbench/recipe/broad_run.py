@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None, help=f"utterances per step (default {BROAD.batch_size})")
     p.add_argument("--max-batch-seconds", type=float, default=None,
                    help=f"padded seconds per step (default {BROAD.max_batch_seconds})")
-    p.add_argument("--weights", default=None, help="source weights, e.g. kokoro=0.45,splice=0.4,espeak=0.15")
+    p.add_argument("--weights", default=None,
+                   help="source weights, e.g. kokoro=0.45,splice=0.4,espeak=0.15; with cached features, online=W "
+                        "adds word sequences spliced afresh for every batch from the Kokoro rows' cached frames "
+                        "(feature_train.FeatureSpliceStore)")
     p.add_argument("--eval-every", type=int, default=None, help=f"held-out evaluation period (default {BROAD.eval_every})")
     p.add_argument("--mask-time-prob", type=float, default=None,
                    help="SpecAugment: share of frames masked in spans of 10 (default: the checkpoint's)")

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .broad_train import BroadConfig, BroadTrainer, RowStore, greedy_scores
-from .frames import IGNORE, frame_targets
+from .frames import HOP, IGNORE, RATE, SILENCE, WINDOW, frame_targets
+from .train import _text_to_labels
 
 
 def conv_features(model, audio: np.ndarray) -> np.ndarray:
@@ -82,6 +83,104 @@ class FeatureStore(RowStore):
         return row["frames"] * 0.02
 
 
+def word_frame_span(start: float, end: float, n_frames: int, margin: int = 1) -> tuple[int, int]:
+    """Frames ``[lo, hi)`` whose centres fall in ``[start, end]`` seconds, widened by ``margin``
+    frames each side (the conv encoder's 25 ms window reaches past the centre) and kept in the clip."""
+    centres = (np.arange(n_frames) * HOP + WINDOW / 2) / RATE
+    lo, hi = np.searchsorted(centres, [start, end])
+    return max(0, int(lo) - margin), min(n_frames, int(hi) + margin)
+
+
+def feature_pieces(row: dict) -> tuple[list[dict], np.ndarray | None]:
+    """A cached Kokoro row cut at Kokoro's word boundaries: each spoken word's conv-feature frames
+    and frame targets (views, not copies), and the row's leading silence frames (None when it has none)."""
+    pieces = []
+    for w in row.get("words") or []:
+        word = "".join(c for c in w["word"] if c.isalpha() or c == "'")
+        lo, hi = word_frame_span(w["start"], w["end"], row["frames"])
+        if word and hi > lo:
+            pieces.append({"word": word, "feats": row["feats"][lo:hi], "targets": row["targets"][lo:hi]})
+    first = word_frame_span(row["words"][0]["start"], row["words"][0]["end"], row["frames"])[0] if pieces else 0
+    lead = row["feats"][:first] if first >= 4 and not np.any(row["targets"][:first] != SILENCE) else None
+    return pieces, lead
+
+
+def splice_features(pieces: list[dict], silence: np.ndarray, rng) -> dict:
+    """A new utterance made of word pieces at the conv-feature level, as :func:`.broad.splice_utterance`
+    makes one from audio: 100-400 ms of silence frames around it, 0-120 ms between words.
+
+    Why: the CPU recipe trains over cached conv features, so audio splices cost an encoder pass
+    each and come from a fixed folder; cutting the cached frames instead gives every batch new
+    word sequences for free, so the model cannot learn its training sentences as wholes.  The
+    frames at a cut see 1-2 frames of their original neighbours (the encoder's window), as an
+    audio splice's 15 ms margins do.
+    """
+    def gap(lo: int, hi: int) -> np.ndarray:
+        k = rng.randint(lo, hi)
+        start = rng.randint(0, max(0, len(silence) - k))
+        return np.resize(silence[start:start + k] if k else silence[:0], (k, silence.shape[1]))
+
+    parts = [gap(5, 20)]
+    for p in pieces:
+        parts += [p["feats"], gap(0, 6)]
+    parts[-1] = gap(5, 20)
+    feats = np.concatenate(parts).astype(np.float16)
+    targets = np.concatenate([np.full(len(x), SILENCE, dtype=np.int8) if k % 2 == 0 else pieces[k // 2]["targets"]
+                              for k, x in enumerate(parts)])
+    text = " ".join(p["word"] for p in pieces)
+    text = text[:1].upper() + text[1:] + "."
+    return {"id": "splice-frames", "text": text, "labels": _text_to_labels(text), "feats": feats,
+            "frames": len(feats), "targets": targets.astype(np.int8)}
+
+
+class FeatureSpliceStore(FeatureStore):
+    """:class:`FeatureStore` with one more source, ``online``: every batch drawn from it is new word
+    sequences spliced from the Kokoro rows' cached frames (:func:`splice_features`), one voice per
+    utterance.  Its weight in ``cfg.weights`` turns it on (0 or absent: the plain store)."""
+
+    def __init__(self, data_dir: Path, model, *, limit: int | None = None, cache: bool = True) -> None:
+        self.pieces: dict[str, list[dict]] = {}
+        self.silence: dict[str, list[np.ndarray]] = {}
+        self._cut = 0  # Kokoro rows already cut into pieces (reload cuts only the new ones)
+        super().__init__(data_dir, model, limit=limit, cache=cache)
+
+    def reload(self, *, threads: int = 4) -> int:
+        added = super().reload(threads=threads)
+        kokoro = self.rows.get("kokoro", [])
+        for row in kokoro[self._cut:]:
+            if not row.get("words") or not row.get("phones"):
+                continue
+            pieces, lead = feature_pieces(row)
+            self.pieces.setdefault(row["voice"], []).extend(pieces)
+            if lead is not None:
+                self.silence.setdefault(row["voice"], []).append(lead)
+        self._cut = len(kokoro)
+        self.voices = sorted(v for v, p in self.pieces.items() if len(p) >= 4 and self.silence.get(v))
+        return added
+
+    def available(self, cfg: BroadConfig) -> list[str]:
+        have = super().available(cfg)
+        if self.voices and cfg.weights.get("online", 0) > 0:
+            have.append("online")
+        return have
+
+    def neighbours(self, source: str, rng: np.random.Generator, cfg: BroadConfig) -> list[dict]:
+        if source != "online":
+            return super().neighbours(source, rng, cfg)
+        import random
+
+        r, out = random.Random(int(rng.integers(2**62))), []
+        while len(out) < cfg.batch_size:
+            voice = r.choice(self.voices)
+            pool = self.pieces[voice]
+            row = splice_features(r.sample(pool, min(len(pool), r.randint(5, 14))), r.choice(self.silence[voice]), r)
+            width = max([row["frames"]] + [x["frames"] for x in out]) * 0.02
+            if out and width * (len(out) + 1) > cfg.max_batch_seconds:
+                break
+            out.append(row)
+        return out
+
+
 def forward_frames(model, feats, mask):
     """Projection + transformer + CTC head from conv features; returns (ctc logits, last hidden).
 
@@ -112,7 +211,7 @@ class FeatureTrainer(BroadTrainer):
         return model
 
     def _make_store(self, data_dir: Path, row_limit: int | None) -> FeatureStore:
-        return FeatureStore(data_dir, self.model, limit=row_limit)
+        return FeatureSpliceStore(data_dir, self.model, limit=row_limit)
 
     def loss(self, rows: list[dict]):
         import torch
