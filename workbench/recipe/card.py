@@ -210,8 +210,24 @@ SHIPPED_HISTORY = {
 #: ``SHIPPED_HISTORY`` when the checkpoint's training log has auxiliary-loss entries.
 BROAD_HISTORY = {
     "w2v2-tiny-ctc": (
-        "Run 4 of the broad recipe (`python -m workbench.recipe.broad_run broad`; the exact commands are in the "
-        "docstring of `workbench/recipe/broad_run.py`), fine-tuning run 3's checkpoint (git revision 62fdaaa) with "
+        "Run 6 of the broad recipe (session 7; `python -m workbench.recipe.broad_run broad`, the exact commands are "
+        "in the docstring of `workbench/recipe/broad_run.py`): run 4's checkpoint (git revision 57a1990, described "
+        "next) deepened from 4 to 6 transformer layers without changing what it computes (`build.deepen`: each new "
+        "layer a copy of the one before with its output projections zeroed; the same held-out scores at step 0), "
+        "then trained {steps} steps over all 26 data blocks with run 4's three losses, the phoneme head ramped in "
+        "over 500 steps, peak lr 4e-4, 300 warm-up steps, cosine decay to 5% over 70 minutes of training "
+        "(`--time-budget`), dropout 0.1, SpecAugment as run 4. New in run 6, an *online* source "
+        "(`feature_train.FeatureSpliceStore`, weight 0.30 beside Kokoro / spliced / espeak-ng 0.40 / 0.15 / 0.15): "
+        "each of its batches is new word sequences cut from the Kokoro rows' cached conv features at Kokoro's word "
+        "boundaries, 100-400 ms of the voice's own silence frames around them and 0-120 ms between words, so that "
+        "the deeper model cannot learn its training sentences as wholes, as run 5 did. Of its evaluations every 500 "
+        "steps (and the last, at 70 minutes), the one with the lowest development CER was kept: the last, step "
+        "6,777 (0.62 s a step on the idle 2-core CPU). Development CER went from 28.9% at step 0 up to 32.8% at "
+        "step 1,500 while the re-warmed learning rate was high, then down to 26.8%; kokoro-eval 27.3% -> 25.5%, "
+        "kokoro-prose 45.1% -> 43.2% (greedy, during training; the first table below). Run 5, the same deepening "
+        "on 12 blocks without the online source, never got back below its start.\n\n"
+        "Run 4 (shipped from 57a1990 to this checkpoint): "
+        "fine-tuning run 3's checkpoint (git revision 62fdaaa) with "
         "CTC plus two frame-level losses that use Kokoro's own predicted durations: an auxiliary head (weight 0.5, "
         "a linear layer on the last transformer layer, not part of the saved model) that classifies every 20 ms "
         "frame into one of 50 phoneme classes, and, new in run 4, a blank-in-silence loss on the CTC head "
@@ -220,7 +236,7 @@ BROAD_HISTORY = {
         "letter on the very first frame, in the leading silence, which put forced alignments' first words 300 ms "
         "early. The conv feature encoder is frozen and its output computed once per utterance "
         "(`workbench/recipe/feature_train.py`), so a step of up to 16 utterances / 64 s of audio takes about "
-        "0.48 s on 2 cores. {steps} steps, peak lr 6e-4, 300 warm-up steps, cosine decay to 5%, AdamW, grad-norm "
+        "0.48 s on 2 cores. 7,500 steps, peak lr 6e-4, 300 warm-up steps, cosine decay to 5%, AdamW, grad-norm "
         "clip 5; dropout 0.05 (hidden, attention, feature projection; run 3 had none), SpecAugment as run 3 ended "
         "(30% of frames, 15% of the 192 channels in spans of 16); source weights Kokoro/spliced/espeak-ng "
         "0.50/0.35/0.15.\n\n"
@@ -228,8 +244,9 @@ BROAD_HISTORY = {
         "13.1 h, 12,027 word types): Kokoro-82M saying word sequences drawn from the 12,000 most frequent English "
         "words that misaki's lexicons hold (plus 20% sentences of the old grammar, never held-out ones), by the 50 "
         "training voice packs and random two-voice blends at speeds 0.8-1.3 (2,600 utterances, 2.92 h; run 3 had "
-        "1,064 / 1.19 h; Kokoro runs at about 1.8x real time on the 2 cores when nothing else runs, 0.9x on "
-        "average over all sessions); new word sequences spliced from that audio at Kokoro's word boundaries "
+        "1,064 / 1.19 h; Kokoro ran at about 1.8x real time on the 2 cores when nothing else ran in earlier "
+        "sessions, 0.9x on average over them, and 3.3x on 2026-12-05, when all 26 blocks were made again for run 6 "
+        "in 55 minutes); new word sequences spliced from that audio at Kokoro's word boundaries "
         "(5,200, 5.84 h, 420x real time); espeak-ng in 7 accents x 17 variants (3,900, 4.33 h, 140x real time). "
         "The held-out voices (af_nova, am_michael, bf_lily, bm_george) never occur in training.\n\n"
         "Every 500 steps the model was decoded greedily on kokoro-eval, kokoro-prose and the development set "
@@ -238,7 +255,7 @@ BROAD_HISTORY = {
         "reported sets played no part in choosing it (runs 1-3 chose on the mean of the two reported sets). "
         "`demo-lm`'s beam-search weights were then tuned for this checkpoint on the same development set "
         "(`python -m workbench.recipe.dev --tune`: alpha {alpha}, beta {beta}).\n\n"
-        "Run 5 (session 6, not shipped; its evaluations are the \"Not shipped\" table below): this checkpoint "
+        "Run 5 (session 6, not shipped; its evaluations are the \"Not shipped\" table below): run 4's checkpoint "
         "deepened from 4 to 6 transformer layers without changing what it computes (`build.deepen`, 3.14 M "
         "parameters; the same held-out scores at step 0), the phoneme head ramped in over 500 steps, peak lr 4e-4 "
         "decaying over 85 minutes (`--time-budget`), the same losses, dropout and source weights, over blocks 0-11 "
@@ -248,11 +265,11 @@ BROAD_HISTORY = {
         "28.9%, run 4: 21.6 / 23.4 / 31.2%) and did worse on speech it never heard (step 3,500: kokoro-eval "
         "28.6%, kokoro-prose 47.0%, development 31.4%; run 4: 27.3 / 45.1 / 28.9%): on less than half of run "
         "4's data the extra capacity went into memorising it. Deepening needs all of the data (or more).\n\n"
-        "Run 3 (the previous shipped checkpoint): fine-tuned from the session-3 checkpoint (eb50966) over blocks "
+        "Run 3 (shipped before run 4): fine-tuned from the session-3 checkpoint (eb50966) over blocks "
         "0-9 (4,564 utterances, 5.07 h) for 13,000 steps, peak lr 8e-4, source weights 0.45/0.40/0.15, no "
         "dropout; SpecAugment raised from 5% to 30% of frames (and 15% of channels) at step 5,400 when held-out "
         "CER had stalled; greedy CER kokoro-eval / kokoro-prose 35.5% / 53.3% at the end. Its evaluations are "
-        "the second table below. Earlier broad runs, not shipped (greedy CER kokoro-eval / kokoro-prose, from "
+        "the last table below, after run 4's. Earlier broad runs, not shipped (greedy CER kokoro-eval / kokoro-prose, from "
         "39.6% / 67.8%): run 1, audio batches, encoder frozen, 700 steps in 81 min on a CPU shared with other "
         "work: 55.7% / 69.3%; run 2, audio batches, encoder trained, 225 steps in 46 min: 63.3% / 70.6% at step "
         "200. Both were slowed 3-10x by the shared CPU and fed zero-padded audio batches to a group-norm model "
@@ -311,12 +328,14 @@ def training_summary(folder: Path) -> dict:
     log_path = folder / "training_log.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else []
     params = 0
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
     with safe_open(str(folder / "model.safetensors"), "np") as fh:
         for key in fh.keys():
             params += int(np.prod(fh.get_slice(key).get_shape()))
     last = next((e for e in reversed(log) if "loss" in e), log[-1] if log else {})
     tail = [r["loss"] for r in log[-8:] if "loss" in r]
     return {"steps": last.get("step"), "wall_minutes": last.get("minutes"), "params": params,
+            "layers": config.get("num_hidden_layers"), "width": config.get("hidden_size"),
             "final_loss_mean_of_last_8_logs": round(float(np.mean(tail)), 3) if tail else None}
 
 
@@ -392,7 +411,7 @@ def write_cards(figures: dict, *, checkpoints: Path, history: dict[str, str] | N
         ("w2v2-tiny-ctc", f"""# w2v2-tiny-ctc: the workbench's demo CTC checkpoint
 
 A small `Wav2Vec2ForCTC` of the wav2vec2-base family (the same 7-layer conv feature encoder,
-320x downsampling, 50 frames/s; 4 transformer layers of width 192; {t_ctc['params']:,} parameters) with
+320x downsampling, 50 frames/s; {t_ctc['layers']} transformer layers of width {t_ctc['width']}; {t_ctc['params']:,} parameters) with
 the exact wav2vec2-base-960h character vocabulary (32 tokens, `<pad>` = blank = 0, `|` = 4) and
 feature-extractor settings (group norm, zero padding, no attention mask). Fine-tuned with CTC from
 `w2v2-tiny` on synthetic speech (`workbench/recipe/`).
@@ -431,7 +450,7 @@ logged steps {t_ctc['final_loss_mean_of_last_8_logs']}. The step-by-step log is 
         ("w2v2-tiny", f"""# w2v2-tiny: the workbench's demo self-supervised checkpoint
 
 A small `Wav2Vec2ForPreTraining` (the wav2vec2-base conv feature encoder with 320x downsampling,
-4 transformer layers of width 192, a product quantizer with 2 groups x 320 codevectors;
+{t_pre['layers']} transformer layers of width {t_pre['width']}, a product quantizer with 2 groups x 320 codevectors;
 {t_pre['params']:,} parameters) trained with the model's own contrastive + diversity loss (masks from
 `_compute_mask_indices`, negatives from `_sample_negative_indices`, Gumbel temperature 2.0 to 0.5)
 on Kokoro speech.

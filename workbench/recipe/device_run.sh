@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The broad stage on a lent GPU (issue 16, run 5): two trainings side by side on one GPU over
 # the compact data (python -m workbench.recipe.compact), each for MINUTES of training.
-#   a: run 4's checkpoint fine-tuned whole (conv encoder unfrozen), same 2.25 M-parameter shape;
-#   b: a wider, deeper model (256 x 6 layers, 5.4 M parameters), its conv encoder from run 4.
+#   a: the shipped checkpoint (run 6, 6 x 192, 3.14 M parameters) fine-tuned whole (conv encoder unfrozen);
+#   b: a wider model (256 x 6 layers, 5.4 M parameters), its conv encoder from the shipped checkpoint (the same since run 3).
 # Each keeps its lowest-dev-CER step (datasets/kokoro-dev); OUT receives a.tar / b.tar (the
 # exported Wav2Vec2ForCTC folders, split into 15 MB parts) and both logs.
 # Usage, in the repository root of the GPU machine:  bash workbench/recipe/device_run.sh DATA MINUTES OUT
