@@ -176,11 +176,22 @@ def kokoro_block(root: Path, block: int, *, seed: int, size: int, plan: TextPlan
     return made
 
 
+def spoken_word(word: str) -> str:
+    """A word of a Kokoro row as a splice keeps it: its letters and apostrophes."""
+    return "".join(c for c in word if c.isalpha() or c == "'")
+
+
+def splice_text(words: list[str]) -> str:
+    """The sentence of a spliced utterance: its words, capitalised, with a full stop."""
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] + "."
+
+
 def _word_pieces(row: dict, audio: np.ndarray, margin: float = 0.015) -> list[dict]:
     """Each spoken word of a Kokoro row as audio + its phoneme spans relative to the cut."""
     pieces = []
     for w in row["words"]:
-        word = "".join(c for c in w["word"] if c.isalpha() or c == "'")
+        word = spoken_word(w["word"])
         if not word:
             continue
         lo = max(0.0, w["start"] - margin)
@@ -211,8 +222,7 @@ def splice_utterance(pieces: list[dict], rng: random.Random) -> tuple[np.ndarray
         parts.append(gap)
         t += (len(a) + len(gap)) / RATE
     parts.append(np.zeros(int(rng.uniform(0.1, 0.4) * RATE), dtype=np.float32))
-    text = " ".join(w["word"] for w in words)
-    return np.concatenate(parts), {"text": text[:1].upper() + text[1:] + ".", "words": words, "phones": phones}
+    return np.concatenate(parts), {"text": splice_text([w["word"] for w in words]), "words": words, "phones": phones}
 
 
 def splice_block(root: Path, block: int, *, seed: int, size: int, kokoro_size: int) -> int:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .broad_train import BroadConfig, BroadTrainer, RowStore, greedy_scores
-from .frames import HOP, IGNORE, RATE, SILENCE, WINDOW, frame_targets
+from .broad import splice_text, spoken_word
+from .frames import IGNORE, SILENCE, frame_centres, frame_targets
 from .train import _text_to_labels
 
 
@@ -86,22 +87,22 @@ class FeatureStore(RowStore):
 def word_frame_span(start: float, end: float, n_frames: int, margin: int = 1) -> tuple[int, int]:
     """Frames ``[lo, hi)`` whose centres fall in ``[start, end]`` seconds, widened by ``margin``
     frames each side (the conv encoder's 25 ms window reaches past the centre) and kept in the clip."""
-    centres = (np.arange(n_frames) * HOP + WINDOW / 2) / RATE
-    lo, hi = np.searchsorted(centres, [start, end])
+    lo, hi = np.searchsorted(frame_centres(n_frames), [start, end])
     return max(0, int(lo) - margin), min(n_frames, int(hi) + margin)
 
 
 def feature_pieces(row: dict) -> tuple[list[dict], np.ndarray | None]:
     """A cached Kokoro row cut at Kokoro's word boundaries: each spoken word's conv-feature frames
     and frame targets (views, not copies), and the row's leading silence frames (None when it has none)."""
-    pieces = []
-    for w in row.get("words") or []:
-        word = "".join(c for c in w["word"] if c.isalpha() or c == "'")
+    pieces, first = [], 0
+    for k, w in enumerate(row.get("words") or []):
+        word = spoken_word(w["word"])
         lo, hi = word_frame_span(w["start"], w["end"], row["frames"])
+        if k == 0:
+            first = lo
         if word and hi > lo:
             pieces.append({"word": word, "feats": row["feats"][lo:hi], "targets": row["targets"][lo:hi]})
-    first = word_frame_span(row["words"][0]["start"], row["words"][0]["end"], row["frames"])[0] if pieces else 0
-    lead = row["feats"][:first] if first >= 4 and not np.any(row["targets"][:first] != SILENCE) else None
+    lead = row["feats"][:first] if pieces and first >= 4 and np.all(row["targets"][:first] == SILENCE) else None
     return pieces, lead
 
 
@@ -115,22 +116,22 @@ def splice_features(pieces: list[dict], silence: np.ndarray, rng) -> dict:
     frames at a cut see 1-2 frames of their original neighbours (the encoder's window), as an
     audio splice's 15 ms margins do.
     """
-    def gap(lo: int, hi: int) -> np.ndarray:
+    def gap(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """``lo``-``hi`` frames of silence (repeated when the voice's is shorter) and their targets."""
         k = rng.randint(lo, hi)
         start = rng.randint(0, max(0, len(silence) - k))
-        return np.resize(silence[start:start + k] if k else silence[:0], (k, silence.shape[1]))
+        frames = np.resize(silence[start:start + k], (k, silence.shape[1]))
+        return frames, np.full(k, SILENCE, dtype=np.int8)
 
     parts = [gap(5, 20)]
     for p in pieces:
-        parts += [p["feats"], gap(0, 6)]
-    parts[-1] = gap(5, 20)
-    feats = np.concatenate(parts).astype(np.float16)
-    targets = np.concatenate([np.full(len(x), SILENCE, dtype=np.int8) if k % 2 == 0 else pieces[k // 2]["targets"]
-                              for k, x in enumerate(parts)])
-    text = " ".join(p["word"] for p in pieces)
-    text = text[:1].upper() + text[1:] + "."
+        parts += [(p["feats"], p["targets"]), gap(0, 6)]
+    parts[-1] = gap(5, 20)  # the last word ends in a trailing silence, not a word gap
+    feats = np.concatenate([f for f, _ in parts]).astype(np.float16)
+    targets = np.concatenate([t for _, t in parts]).astype(np.int8)
+    text = splice_text([p["word"] for p in pieces])
     return {"id": "splice-frames", "text": text, "labels": _text_to_labels(text), "feats": feats,
-            "frames": len(feats), "targets": targets.astype(np.int8)}
+            "frames": len(feats), "targets": targets}
 
 
 class FeatureSpliceStore(FeatureStore):

@@ -71,6 +71,11 @@ def num_frames(num_samples: int) -> int:
     return n
 
 
+def frame_centres(n_frames: int) -> np.ndarray:
+    """The time (s) at the centre of each of ``n_frames`` wav2vec2 frames (20 ms hop, 25 ms window)."""
+    return (np.arange(n_frames) * HOP + WINDOW / 2) / RATE
+
+
 def frame_targets(phones, n_frames: int, *, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
     """One class per frame from ``[symbol, start, end]`` spans (seconds).
 
@@ -78,7 +83,7 @@ def frame_targets(phones, n_frames: int, *, scale: float = 1.0, offset: float = 
     ``offset`` shifts them (a clip placed later in a longer input).
     """
     target = np.full(n_frames, SILENCE, dtype=np.int64)
-    centres = (np.arange(n_frames) * HOP + WINDOW / 2) / RATE
+    centres = frame_centres(n_frames)
     for symbol, start, end in phones:
         lo, hi = np.searchsorted(centres, [start * scale + offset, end * scale + offset])
         target[lo:hi] = phone_class(symbol)
@@ -88,7 +93,7 @@ def frame_targets(phones, n_frames: int, *, scale: float = 1.0, offset: float = 
 def word_frames(words, n_frames: int) -> np.ndarray:
     """1 for frames centred inside a word span, 0 elsewhere (to check targets against words)."""
     inside = np.zeros(n_frames, dtype=np.int64)
-    centres = (np.arange(n_frames) * HOP + WINDOW / 2) / RATE
+    centres = frame_centres(n_frames)
     for w in words:
         lo, hi = np.searchsorted(centres, [w["start"], w["end"]])
         inside[lo:hi] = 1
