@@ -38,8 +38,10 @@ def test_evaluate_writes_tables_comparison_and_report(small_manifest, two_checkp
     rc = main(["evaluate", "--model", two_checkpoints[0], "--model", two_checkpoints[1], "--data",
                str(small_manifest), "--out", str(out), "--n-boot", "50", "--audio", "1"])
     assert rc == 0
-    printed = capsys.readouterr().out
-    assert "skipped line 6" in printed and "report.html" in printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "1 manifest row(s) skipped" in printed and "report.html" in printed
+    assert "skipped line 6" in captured.err and "skipped line 6" not in printed  # listed once, on stderr
 
     per = pd.read_csv(out / "per_utterance.csv")
     assert len(per) == 2 * 5 and set(per["system"]) == {"ctc", "rand-ctc-copy"}

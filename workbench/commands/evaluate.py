@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
                   device=args.device, dtype=args.dtype, batch_size=args.batch_size, **decoding_kwargs(args))
     out = ev.save(args.out, report=not args.no_report, audio=args.audio)
     print(ev.summary())
-    for problem in corpus.problems:
-        print(f"skipped {problem.row} of {problem.source}: {problem.reason}")
+    if corpus.problems:  # each one is listed on stderr by prepare(); the count stays beside the summary
+        print(f"{len(corpus.problems)} manifest row(s) skipped (listed on stderr)")
     print(f"wrote {out}/ (per_utterance.csv/.jsonl, corpus.csv/.json"
           + (", comparison_*" if ev.comparison is not None else "")
           + ("" if args.no_report else ", report.html") + ")")

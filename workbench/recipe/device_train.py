@@ -1,7 +1,8 @@
 """The broad stage on an accelerator: the whole model trained (conv encoder too) on a GPU.
 
-On the 2-core CPU the broad runs had to freeze the conv encoder and stay at 2.25 M parameters;
-run 4 then underfitted its own training speech (``training_sample`` CER 22% on Kokoro rows).
+On the 2-core CPU the broad runs had to freeze the conv encoder and stay small (2.25 M parameters
+up to run 4, 3.14 M from run 6); runs 4 and 6 underfitted their own training speech
+(``training_sample`` CER 21-22% on Kokoro rows).
 :class:`DeviceTrainer` is :class:`.broad_train.BroadTrainer` with what a GPU run needs:
 
 - the model and losses on ``device`` (bfloat16 autocast on CUDA with ``bf16``);
