@@ -27,6 +27,14 @@ run 3 (62fdaaa) over the same 26 blocks::
         --init-from <62fdaaa's w2v2-tiny-ctc> --steps 8000 --lr 6e-4 \\
         --weights kokoro=0.5,splice=0.35,espeak=0.15 --silence-weight 0.5 --dropout 0.05
 
+Run 7 (not shipped: better greedy, worse with the LM; the model card says why) continued the shipped
+checkpoint with less regularisation::
+
+    python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-7 \\
+        --init-from workbench/checkpoints/w2v2-tiny-ctc --steps 1000000 --max-minutes 98 --time-budget \\
+        --lr 3e-4 --warmup 300 --aux-ramp 500 --weights kokoro=0.4,splice=0.15,online=0.3,espeak=0.15 \\
+        --silence-weight 0.5 --dropout 0.05 --mask-time-prob 0.15 --mask-feature-prob 0.05 --eval-every 500
+
 Run 3 was fine-tuned from the
 session-3 checkpoint (eb50966) over blocks 0-9 with ``BROAD`` (13,000 steps), stopped at step 5,400
 and resumed with ``--mask-time-prob 0.3 --mask-feature-prob 0.15 --mask-feature-length 16

@@ -69,7 +69,7 @@ def make_dev_set(out_dir: Path | None = None, *, seed: int = 23, registry=None, 
 
 
 ALPHAS = (0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0)
-BETAS = (0.0, 0.5, 1.0, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0)
+BETAS = (0.0, 0.5, 1.0, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 13.0, 16.0)  # 13 and 16 since run 7, whose best beta was the old edge (10)
 
 
 def tune_demo_lm(model: str = "w2v2-tiny-ctc", lm: str = "demo-lm", *, dev_dir: Path | None = None,
