@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .average import RECORD as AVERAGE  # beside a checkpoint that is a weight average: its parts
+
 
 def _norm_word(w: str) -> str:
     return "".join(c for c in w.upper() if c.isalpha() or c == "'")
@@ -210,11 +212,36 @@ SHIPPED_HISTORY = {
 #: ``SHIPPED_HISTORY`` when the checkpoint's training log has auxiliary-loss entries.
 BROAD_HISTORY = {
     "w2v2-tiny-ctc": (
+        "This checkpoint (session 9) is the weight average, half each, of two checkpoints of one lineage "
+        "(`python -m workbench.recipe.average`; the parts and their SHA-256 are in `average.json`): run 6, shipped "
+        "before it, and the last step (9,112) of run 7, which continued run 6 (both described below; run 7's log "
+        "is `training_log.json`, the first table below). Averaging a model with its own continuation is the idea "
+        "of WiSE-FT and model soups (Wortsman et al. 2022), and ASR recipes average their last checkpoints the same "
+        "way. Run 7 alone decoded better greedily but worse with `demo-lm` than run 6 (its posteriors are "
+        "sharper); the average keeps run 7's greedy gain on the development set and decodes better with the LM "
+        "than either part. It was chosen on the development set `datasets/kokoro-dev` alone, before any reported "
+        "set was measured, among these candidates (greedy, and beam search + `demo-lm` with alpha/beta tuned for "
+        "each candidate on the same set):\n\n"
+        "| candidate (weights) | dev greedy WER / CER | dev WER with demo-lm (alpha / beta) |\n"
+        "|---|---|---|\n"
+        "| run 6 | 69.0% / 26.8% | 30.8% (0.8 / 5) |\n"
+        "| run 6 x 0.6 + run 7 step 8,000 x 0.4 | 66.1% / 25.1% | 30.4% (0.5 / 2.5) |\n"
+        "| run 6 x 0.5 + run 7 step 8,000 x 0.5 | 65.9% / 24.7% | 29.7% (1 / 7) |\n"
+        "| run 6 x 0.4 + run 7 step 8,000 x 0.6 | 65.3% / 24.4% | 30.1% (1 / 7) |\n"
+        "| run 6 x 0.25 + run 7 step 8,000 x 0.75 | 64.7% / 24.2% | 30.6% (1 / 7) |\n"
+        "| run 7 step 8,000 (its lowest development CER) | 64.9% / 24.3% | 32.6% (1 / 10) |\n"
+        "| run 6, run 7 steps 8,000 and 9,112, a third each | 65.9% / 24.6% | 29.9% (1 / 7) |\n"
+        "| **run 6 x 0.5 + run 7 step 9,112 x 0.5 (this checkpoint)** | 66.5% / 24.7% | **28.7%** (1 / 7) |\n"
+        "| run 7 step 9,112 | 66.5% / 24.7% | 31.0% (1.3 / 10) |\n\n"
+        "Then measured on the reported sets, against run 6: kokoro-eval greedy WER / CER 65.0% / 24.0% (67.9% / "
+        "25.5%), kokoro-prose CER 42.1% (43.2%), kokoro-eval with beam search + `demo-lm` 20.0% (19.8%: one word "
+        "more of 545), the demo round trip with the LM 72.2% (70.8%: one word more of 72), forced-alignment word "
+        "starts unchanged (65 / 32.5 ms). The averages of the other rows were not measured on the reported sets.\n\n"
         "Run 6 of the broad recipe (session 7; `python -m workbench.recipe.broad_run broad`, the exact commands are "
         "in the docstring of `workbench/recipe/broad_run.py`): run 4's checkpoint (git revision 57a1990, described "
         "next) deepened from 4 to 6 transformer layers without changing what it computes (`build.deepen`: each new "
         "layer a copy of the one before with its output projections zeroed; the same held-out scores at step 0), "
-        "then trained {steps} steps over all 26 data blocks with run 4's three losses, the phoneme head ramped in "
+        "then trained 6,777 steps over all 26 data blocks with run 4's three losses, the phoneme head ramped in "
         "over 500 steps, peak lr 4e-4, 300 warm-up steps, cosine decay to 5% over 70 minutes of training "
         "(`--time-budget`), dropout 0.1, SpecAugment as run 4. New in run 6, an *online* source "
         "(`feature_train.FeatureSpliceStore`, weight 0.30 beside Kokoro / spliced / espeak-ng 0.40 / 0.15 / 0.15): "
@@ -224,13 +251,13 @@ BROAD_HISTORY = {
         "steps (and the last, at 70 minutes), the one with the lowest development CER was kept: the last, step "
         "6,777 (0.62 s a step on the idle 2-core CPU). Development CER went from 28.9% at step 0 up to 32.8% at "
         "step 1,500 while the re-warmed learning rate was high, then down to 26.8%; kokoro-eval 27.3% -> 25.5%, "
-        "kokoro-prose 45.1% -> 43.2% (greedy, during training; the first table below). Run 5, the same deepening "
+        "kokoro-prose 45.1% -> 43.2% (greedy, during training; the table \"Earlier: run 6\" below). Run 5, the same deepening "
         "on 12 blocks without the online source, never got back below its start. Unlike run 5, run 6 did not "
         "memorise: greedy CER on 40 seeded training rows per source (`training_sample`, all 26 blocks), Kokoro / "
         "spliced / espeak-ng, is 21.1 / 29.0 / 30.2% (run 4 on the same rows: 21.8 / 31.4 / 31.3%; run 5 fitted "
         "its rows to 11-15%), close to its held-out figures: it underfits, so more steps or capacity, not more "
         "regularisation, come next.\n\n"
-        "Run 4 (shipped from 57a1990 to this checkpoint): "
+        "Run 4 (shipped from 57a1990 to run 6): "
         "fine-tuning run 3's checkpoint (git revision 62fdaaa) with "
         "CTC plus two frame-level losses that use Kokoro's own predicted durations: an auxiliary head (weight 0.5, "
         "a linear layer on the last transformer layer, not part of the saved model) that classifies every 20 ms "
@@ -253,27 +280,28 @@ BROAD_HISTORY = {
         "in 55 minutes); new word sequences spliced from that audio at Kokoro's word boundaries "
         "(5,200, 5.84 h, 420x real time); espeak-ng in 7 accents x 17 variants (3,900, 4.33 h, 140x real time). "
         "The held-out voices (af_nova, am_michael, bf_lily, bm_george) never occur in training.\n\n"
-        "Every 500 steps the model was decoded greedily on kokoro-eval, kokoro-prose and the development set "
+        "Every 500 steps each run was decoded greedily on kokoro-eval, kokoro-prose and the development set "
         "`datasets/kokoro-dev` (48 utterances in training voices: fresh grammar sentences and hand-written prose "
-        "that no generator or LM saw), and the step with the lowest **development** CER was kept, so the "
-        "reported sets played no part in choosing it (runs 1-3 chose on the mean of the two reported sets). "
+        "that no generator or LM saw); runs 4 and 6 kept the step with the lowest **development** CER, and this "
+        "average was chosen on the development set too, so the reported sets played no part in choosing it "
+        "(runs 1-3 chose on the mean of the two reported sets). "
         "`demo-lm`'s beam-search weights were then tuned for this checkpoint on the same development set "
         "(`python -m workbench.recipe.dev --tune`: alpha {alpha}, beta {beta}).\n\n"
-        "Run 7 (session 8, not shipped; the first \"Not shipped\" table below): this checkpoint continued at the "
-        "same size for a second schedule with less regularisation, since run 6 underfits: dropout 0.05 (run 6: 0.1), "
+        "Run 7 (session 8; not shipped alone, its last step is half of this checkpoint; the first table below): "
+        "run 6 continued at the same size for a second schedule with less regularisation, since run 6 underfits: dropout 0.05 (run 6: 0.1), "
         "SpecAugment 15% of frames and 5% of channels (30% / 15%), peak lr 3e-4, a fresh phoneme head ramped in over "
         "500 steps, the same losses, sources and weights, 98 minutes of training (9,112 steps, 0.65 s a step). "
-        "Development CER went up to 29.9% at step 500, then down to 24.3% at step 8,000 (kept), and the greedy "
-        "figures improved: kokoro-eval WER / CER 64.9% / 24.2% (this checkpoint: 67.9% / 25.5%), kokoro-prose CER "
+        "Development CER went up to 29.9% at step 500, then down to 24.3% at step 8,000 (its lowest), and the greedy "
+        "figures improved: kokoro-eval WER / CER 64.9% / 24.2% (run 6: 67.9% / 25.5%), kokoro-prose CER "
         "42.0% (43.2%); alignment (65 / 32.5 ms) and the round trip with the LM (70.8%) did not move. But with beam "
         "search and `demo-lm` it is worse: on the development set, alpha/beta tuned for each model, WER 32.6% (step "
-        "8,000) and 31.0% (its last step, 9,112) against this checkpoint's 30.8%, and on kokoro-eval 23.9% against "
+        "8,000) and 31.0% (its last step, 9,112) against run 6's 30.8%, and on kokoro-eval 23.9% against "
         "19.8% (the bar is 20%). Less regularisation made its posteriors sharper, which leaves the LM less to "
-        "choose from: on the development set its mean entropy per frame is 0.22 nats (this checkpoint: 0.32; 0.33 "
+        "choose from: on the development set its mean entropy per frame is 0.22 nats (run 6: 0.32; 0.33 "
         "/ 0.48 on frames whose best token is not blank), and 55% of its frames give one token more than 0.99 "
-        "(42%). Since the demo, the round trip and the bar decode with the LM, the checkpoint with the lower "
-        "development WER with the LM stays. (The tuning grid now reaches beta 16: run 7's best beta, 10, was its "
-        "old edge; this checkpoint's choice is the same on both grids.)\n\n"
+        "(42%). Since the demo, the round trip and the bar decode with the LM, run 7 alone was not shipped; the "
+        "average above was the way to keep its greedy gain. (The tuning grid now reaches beta 16: run 7's best "
+        "beta, 10, was its old edge; run 6's choice is the same on both grids.)\n\n"
         "Run 5 (session 6, not shipped; its evaluations are the \"Not shipped\" table below): run 4's checkpoint "
         "deepened from 4 to 6 transformer layers without changing what it computes (`build.deepen`, 3.14 M "
         "parameters; the same held-out scores at step 0), the phoneme head ramped in over 500 steps, peak lr 4e-4 "
@@ -320,7 +348,8 @@ def experiments_table(folder: Path) -> str:
     folder = Path(folder)
     log_path = folder / "training_log.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else []
-    runs = [("This checkpoint's run", [e for e in log if e.get("eval")])]
+    own = "The run of this checkpoint's first part" if (folder / AVERAGE).exists() else "This checkpoint's run"
+    runs = [(own, [e for e in log if e.get("eval")])]
     for file, label in ((OTHER_RUNS, "Not shipped"), (EARLIER_RUNS, "Earlier")):
         if (folder / file).exists():
             runs += [(f"{label}: {name}", [e for e in entries if e.get("eval")])
@@ -426,6 +455,10 @@ def write_cards(figures: dict, *, checkpoints: Path, history: dict[str, str] | N
         reproduce = ("Reproduce: `workbench train --stage all --export` (seeded and resumable; the configuration "
                      "is `FINETUNE` in `workbench/recipe/run.py`).")
     experiments = experiments_table(checkpoints / "w2v2-tiny-ctc")
+    average = checkpoints / "w2v2-tiny-ctc" / AVERAGE
+    parts = json.loads(average.read_text())["parts"] if average.exists() else []
+    trained = (f"The weight average of {len(parts)} checkpoints (`{AVERAGE}`, `python -m workbench.recipe.average`). "
+               "Its first part's run: " if parts else "")
     for name, body in (
         ("w2v2-tiny-ctc", f"""# w2v2-tiny-ctc: the workbench's demo CTC checkpoint
 
@@ -457,7 +490,7 @@ By voice:
 Quality bars (issue 16): {bar_line}.
 
 ## Training
-{t_ctc['steps']} CTC steps, {t_ctc['wall_minutes']} min wall clock on a 2-core CPU; mean loss of the last
+{trained}{t_ctc['steps']} CTC steps, {t_ctc['wall_minutes']} min wall clock on a 2-core CPU; mean loss of the last
 logged steps {t_ctc['final_loss_mean_of_last_8_logs']}. The step-by-step log is `training_log.json`.
 
 {history.get('w2v2-tiny-ctc', '')}
