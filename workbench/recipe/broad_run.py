@@ -30,8 +30,10 @@ minutes), so a slower or busier machine ends the same schedule after fewer steps
 lowest development CER (the last) was shipped from 67b7b8f to 08279de.  Run 7 continued it for a
 second schedule with less regularisation (9,112 steps).  Alone it decoded better greedily and worse
 with ``demo-lm``; the plain average of run 6 and run 7's last step was the best of nine candidates
-on the development set (the model card's table; :mod:`.average`).  Run 4 continued run 3 (62fdaaa)
-over the same 26 blocks::
+on the development set (the model card's table; :mod:`.average`).  Run 8 (not shipped) continued
+that average with run 7's settings for 80 minutes (``--init-from`` a copy of the shipped folder,
+``--max-minutes 80``, run 7's other options); alone and averaged with it, it decoded worse with
+``demo-lm`` on the development set.  Run 4 continued run 3 (62fdaaa) over the same 26 blocks::
 
     python -m workbench.recipe.broad_run broad --data-dir artifacts/broad-data --run-dir artifacts/broad-run-4 \\
         --init-from <62fdaaa's w2v2-tiny-ctc> --steps 8000 --lr 6e-4 \\
