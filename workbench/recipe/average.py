@@ -13,17 +13,12 @@ log); ``average.json`` records the parts, their weights and their files' SHA-256
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
 
 WEIGHTS = "model.safetensors"
 RECORD = "average.json"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def parse_part(text: str) -> tuple[Path, float]:
@@ -43,6 +38,8 @@ def average_checkpoints(parts: Sequence[tuple[Path | str, float]], out: Path | s
     """
     import torch
     from safetensors.torch import load_file, save_file
+
+    from ..models.assets import sha256_file
 
     parts = [(Path(p), float(w)) for p, w in parts]
     if not parts:
@@ -74,7 +71,7 @@ def average_checkpoints(parts: Sequence[tuple[Path | str, float]], out: Path | s
             averaged[key] = acc.to(tensor.dtype).contiguous()
         else:
             averaged[key] = tensor.contiguous()
-    record = {"parts": [{"folder": str(folder), "weight": round(w / total, 6), "sha256": _sha256(folder / WEIGHTS)}
+    record = {"parts": [{"folder": str(folder), "weight": round(w / total, 6), "sha256": sha256_file(folder / WEIGHTS)}
                         for folder, w in parts],
               "note": "weights averaged tensor by tensor; config, processor files and training log from the first part"}
     extras = {f.name: f.read_bytes() for f in parts[0][0].iterdir() if f.is_file() and f.name not in (WEIGHTS, RECORD)}
